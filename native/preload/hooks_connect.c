@@ -1,0 +1,220 @@
+/*
+ * connect() and bind(): the two calls that decide where a socket goes.
+ *
+ * Under _GNU_SOURCE glibc declares the address parameter of the socket calls as a transparent
+ * union, which a definition cannot restate portably; the hooks are written against the plain
+ * POSIX prototypes instead, so this file must not see _GNU_SOURCE.
+ */
+#undef _GNU_SOURCE
+#define _DEFAULT_SOURCE 1
+#include "shim.h"
+
+#include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+/*
+ * Whether fd is a stream socket the overlay can carry towards an address of the given family:
+ * the socket's own domain must match (otherwise the kernel's EAFNOSUPPORT/EINVAL should
+ * stand), it must be TCP, and an AF_INET6 socket must accept v4-mapped addresses, since a
+ * V6ONLY socket must fail on ::ffff:VIP just as it does natively.
+ */
+static bool overlay_stream_socket(int fd, int family)
+{
+    int v;
+    socklen_t len = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != family)
+        return false;
+    len = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ||
+        (v & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM)
+        return false;
+    len = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0 ||
+        (v != IPPROTO_TCP && v != IPPROTO_MPTCP))
+        return false;
+    if (family == AF_INET6) {
+        len = sizeof v;
+        if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len) < 0 || v != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Whether the socket is unconnected (TCP_CLOSE), i.e. a connect() would start something. */
+static bool tcp_closed(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < 1)
+        return true; /* cannot tell: treat as fresh, the kernel has the last word anyway */
+    return ti.tcpi_state == TCP_CLOSE;
+}
+
+/*
+ * Gives an unbound socket the local address image(own VIP):0 so that the far end, and our own
+ * getsockname, see this node's VIP rather than 127.0.0.1. SO_REUSEADDR lets the destination
+ * agent bind the same image:port for its own leg while this socket holds it. On return *local
+ * holds the socket's local address. Returns -1 with bind's errno on failure.
+ */
+static int bind_if_unbound(int fd, int family, struct sockaddr_storage *local, socklen_t *llen)
+{
+    *llen = sizeof *local;
+    if (shim_real.getsockname(fd, (struct sockaddr *)local, llen) < 0)
+        return -1;
+    bool port_zero = false;
+    if (!sa_is_unspecified((const struct sockaddr *)local, *llen, &port_zero) || !port_zero)
+        return 0; /* already bound by the program: keep its choice */
+
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_storage want;
+    socklen_t wlen = sa_make_v4(&want, family, addr_to_image(shim_cfg.own_vip), 0);
+    if (shim_real.bind(fd, (const struct sockaddr *)&want, wlen) < 0) {
+        shim_log("connect: bind to own image failed (errno %d)", errno);
+        /* bind(port 0) says EADDRINUSE when the ephemeral ports run out; a native connect
+           says EADDRNOTAVAIL for the same condition, and that is what programs expect. */
+        if (errno == EADDRINUSE)
+            errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    *llen = sizeof *local;
+    return shim_real.getsockname(fd, (struct sockaddr *)local, llen);
+}
+
+/*
+ * The source address the agent will see on our data connection, which is how it matches the
+ * connection to this registration. False if it cannot be expressed (an IPv6 local address, or
+ * a port not chosen yet because of IP_BIND_ADDRESS_NO_PORT).
+ */
+static bool registration_source(const struct sockaddr_storage *local, socklen_t llen,
+                                uint32_t *src_ip, uint16_t *src_port)
+{
+    bool port_zero = false;
+    if (sa_is_unspecified((const struct sockaddr *)local, llen, &port_zero)) {
+        /* The program bound the wildcard with a port: the kernel will pick 127.0.0.1 as the
+           source towards the loopback data endpoint. */
+        *src_ip = htonl(INADDR_LOOPBACK);
+        *src_port = local->ss_family == AF_INET
+                        ? ((const struct sockaddr_in *)local)->sin_port
+                        : ((const struct sockaddr_in6 *)local)->sin6_port;
+    } else if (!sa_get_v4((const struct sockaddr *)local, llen, src_ip, src_port)) {
+        return false;
+    }
+    return *src_port != 0;
+}
+
+SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    shim_init();
+    if (shim_real.connect == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    uint32_t dst_ip;
+    uint16_t dst_port;
+    if (!shim_cfg.enabled || !sa_get_v4(addr, len, &dst_ip, &dst_port) || !addr_is_vip(dst_ip))
+        return shim_real.connect(fd, addr, len);
+
+    int saved = errno;
+    int family = addr->sa_family;
+    char d[16];
+    if (!overlay_stream_socket(fd, family)) {
+        errno = saved;
+        return shim_real.connect(fd, addr, len); /* UDP, V6ONLY, not a socket: native result */
+    }
+
+    struct sockaddr_storage target;
+    socklen_t tlen;
+
+    /* Connecting again while connected or connecting: let the kernel answer EISCONN or
+       EALREADY (or wait, for a blocking socket) without registering a second time. */
+    if (!tcp_closed(fd)) {
+        tlen = sa_make_v4(&target, family, shim_cfg.data_ip, shim_cfg.data_port);
+        errno = saved;
+        return shim_real.connect(fd, (const struct sockaddr *)&target, tlen);
+    }
+
+    struct sockaddr_storage local;
+    socklen_t llen;
+    if (bind_if_unbound(fd, family, &local, &llen) < 0)
+        return -1;
+
+    if (dst_ip == shim_cfg.own_vip) {
+        /* Our own VIP: straight to the image over kernel loopback, no agent involved. */
+        shim_log("connect fd=%d %s:%u -> own image", fd, addr_str(dst_ip, d), ntohs(dst_port));
+        tlen = sa_make_v4(&target, family, addr_to_image(dst_ip), dst_port);
+        errno = saved;
+        return shim_real.connect(fd, (const struct sockaddr *)&target, tlen);
+    }
+
+    uint32_t src_ip;
+    uint16_t src_port;
+    if (!registration_source(&local, llen, &src_ip, &src_port)) {
+        shim_log("connect fd=%d: local address cannot be registered; passing through", fd);
+        errno = saved;
+        return shim_real.connect(fd, addr, len);
+    }
+
+    int fl = fcntl(fd, F_GETFL);
+    uint32_t flags = (fl >= 0 && (fl & O_NONBLOCK)) ? AGENT_FLAG_NONBLOCK : 0;
+    struct agent_reply reply;
+    if (agent_rpc(AGENT_OP_CONNECT, flags, dst_ip, dst_port, src_ip, src_port, &reply) < 0)
+        return -1; /* errno set by agent_rpc (ENETUNREACH, EINTR, ETIMEDOUT, ...) */
+    char s[16];
+    shim_log("connect fd=%d %s:%u from %s:%u%s -> agent error %d", fd, addr_str(dst_ip, d),
+             ntohs(dst_port), addr_str(src_ip, s), ntohs(src_port),
+             flags ? " (non-blocking)" : "", reply.error);
+    if (reply.error != 0) {
+        errno = reply.error;
+        return -1;
+    }
+
+    /* The kernel connects to the agent and its own result (0, EINPROGRESS, errno) is the
+       program's result, so readiness, SO_ERROR and epoll stay native. */
+    tlen = sa_make_v4(&target, family, shim_cfg.data_ip, shim_cfg.data_port);
+    errno = saved;
+    return shim_real.connect(fd, (const struct sockaddr *)&target, tlen);
+}
+
+SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    shim_init();
+    if (shim_real.bind == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    uint32_t ip;
+    uint16_t port;
+    if (!shim_cfg.enabled || !sa_get_v4(addr, len, &ip, &port) || !addr_is_vip(ip))
+        return shim_real.bind(fd, addr, len);
+
+    int saved = errno;
+    if (addr->sa_family == AF_INET6) {
+        /* A V6ONLY socket refuses v4-mapped addresses natively; keep that. */
+        int v = 0;
+        socklen_t vlen = sizeof v;
+        if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vlen) < 0 || v != 0) {
+            errno = saved;
+            return shim_real.bind(fd, addr, len);
+        }
+    }
+    char a[16];
+    if (ip != shim_cfg.own_vip) {
+        /* Another node's VIP is not an address of this host (natively the same errno). */
+        shim_log("bind fd=%d %s:%u -> EADDRNOTAVAIL", fd, addr_str(ip, a), ntohs(port));
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    /* Same port on the image: two virtual nodes on one host can both listen on port p. */
+    shim_log("bind fd=%d %s:%u -> own image", fd, addr_str(ip, a), ntohs(port));
+    struct sockaddr_storage target;
+    socklen_t tlen = sa_make_v4(&target, addr->sa_family, addr_to_image(ip), port);
+    errno = saved;
+    return shim_real.bind(fd, (const struct sockaddr *)&target, tlen);
+}

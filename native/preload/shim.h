@@ -1,0 +1,89 @@
+/*
+ * Isthmus preload shim: shared declarations.
+ *
+ * The shim is pure address translation plus one stateless request to the node agent per
+ * overlay connect (docs/ARCHITECTURE.md, "Shim <-> agent control socket"). It keeps no fds and
+ * no per-socket state, so fork, exec, dup and close_range need no hooks.
+ *
+ * This header must be the first include of every hook file, and those files must not define
+ * _GNU_SOURCE (see the note in hooks_connect.c): it declares nothing that needs GNU extensions.
+ */
+#ifndef ISTHMUS_SHIM_H
+#define ISTHMUS_SHIM_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Everything is hidden (-fvisibility=hidden) except the hooked libc symbols. */
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* Addresses and ports below are kept in network byte order, exactly as in a sockaddr. */
+struct shim_config {
+    bool enabled;          /* false: every hook is a pure pass-through */
+    bool debug;            /* ISTHMUS_DEBUG=1: log decisions to stderr */
+    uint32_t own_vip;      /* ISTHMUS_VIP */
+    uint32_t net;          /* ISTHMUS_NETWORK address (host bits clear) */
+    uint32_t mask;         /* ISTHMUS_NETWORK prefix as a mask */
+    uint32_t image_base;   /* ISTHMUS_IMAGE (host bits clear) */
+    uint32_t data_ip;      /* ISTHMUS_DATA address */
+    uint16_t data_port;    /* ISTHMUS_DATA port */
+    char agent_path[108];  /* ISTHMUS_AGENT_SOCKET (fits sockaddr_un.sun_path) */
+};
+
+/* The libc functions the hooks stand in for, resolved with dlsym(RTLD_NEXT). */
+struct shim_real {
+    int (*connect)(int, const struct sockaddr *, socklen_t);
+    int (*bind)(int, const struct sockaddr *, socklen_t);
+    int (*getsockname)(int, struct sockaddr *, socklen_t *);
+    int (*getpeername)(int, struct sockaddr *, socklen_t *);
+    int (*accept)(int, struct sockaddr *, socklen_t *);
+    int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+};
+
+extern struct shim_config shim_cfg;
+extern struct shim_real shim_real;
+
+/* init.c: idempotent and thread-safe; every hook calls it before anything else. */
+void shim_init(void);
+/* init.c: one line to stderr when ISTHMUS_DEBUG=1; formats on the stack, preserves errno. */
+void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* addr.c: the VIP <-> loopback image mapping (pure functions of the configuration). */
+bool addr_is_vip(uint32_t a);
+uint32_t addr_to_image(uint32_t vip);
+bool addr_is_image(uint32_t a);
+uint32_t addr_from_image(uint32_t image);
+/* "a.b.c.d" for logs; buf must hold 16 bytes. */
+const char *addr_str(uint32_t a, char *buf);
+
+/* addr.c: sockaddr helpers for AF_INET and v4-mapped AF_INET6. */
+bool sa_get_v4(const struct sockaddr *sa, socklen_t len, uint32_t *ip, uint16_t *port);
+socklen_t sa_make_v4(struct sockaddr_storage *out, int family, uint32_t ip, uint16_t port);
+bool sa_is_unspecified(const struct sockaddr *sa, socklen_t len, bool *port_zero);
+void sa_image_to_vip(struct sockaddr_storage *ss, socklen_t len);
+void sa_copy_out(struct sockaddr *dst, socklen_t *dst_len, const struct sockaddr_storage *src,
+                 socklen_t src_len);
+
+/* agent_rpc.c */
+enum { AGENT_OP_CONNECT = 1, AGENT_OP_PEER = 2 };
+enum { AGENT_FLAG_NONBLOCK = 1u };
+
+struct agent_reply {
+    int error;      /* 0 or a positive errno chosen by the agent */
+    uint32_t ip;    /* PEER: VIP, network order */
+    uint16_t port;  /* PEER: port, network order */
+};
+
+/*
+ * One request on a fresh control connection. Returns 0 when the agent answered (the answer
+ * may itself carry an error), or -1 with errno = EINTR (interrupted; the caller reports it as
+ * is), ETIMEDOUT (no answer within 120 s), a resource errno (EMFILE, ENFILE, ENOBUFS, ENOMEM),
+ * or ENETUNREACH (agent absent or spoke nonsense).
+ */
+int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
+              uint16_t src_port, struct agent_reply *reply);
+
+#endif

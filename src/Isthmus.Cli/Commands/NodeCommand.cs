@@ -1,0 +1,48 @@
+using System.CommandLine;
+using Isthmus.Core;
+using Isthmus.Core.Addressing;
+using Isthmus.Node;
+
+namespace Isthmus.Cli.Commands;
+
+/// <summary><c>isthmus node DIR --site SITE --name NODE</c>: enrols a node and serves its programs.</summary>
+internal static class NodeCommand
+{
+    public static Command Create()
+    {
+        var dir = new Argument<string>("DIR") { Description = "Cluster directory (shared with the site's router)." };
+        var site = new Option<string>("--site") { Description = "The site this node belongs to.", Required = true };
+        var name = new Option<string>("--name") { Description = "Node name (DNS label); the same name always gets the same VIP.", Required = true };
+        var vip = new Option<string?>("--vip") { Description = "Ask for this VIP (refused if another node holds it)." };
+        var logLevel = CommonOptions.LogLevelOption();
+        var logFormat = CommonOptions.LogFormatOption();
+        var command = new Command("node", "Enrol NODE with its site's router, print 'NODE VIP' when up, and serve interposed programs until SIGINT/SIGTERM.")
+        {
+            dir, site, name, vip, logLevel, logFormat,
+        };
+        command.SetAction(async (result, _) =>
+        {
+            using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
+            uint? requested = null;
+            if (result.GetValue(vip) is { } vipText)
+            {
+                requested = IPv4.TryParse(vipText, out var v) ? v : throw new UserException($"--vip '{vipText}' is not an IPv4 address");
+            }
+
+            var nodeName = result.GetValue(name)!;
+            var agent = new NodeAgent(result.GetValue(dir)!, result.GetValue(site)!, nodeName, requested, logging);
+            using var stop = CommonOptions.StopOnSignals(out var signals);
+            using (signals)
+            {
+                await agent.RunAsync(v =>
+                {
+                    Console.Out.WriteLine($"{nodeName} {v}");
+                    Console.Out.Flush();
+                }, stop.Token).ConfigureAwait(false);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

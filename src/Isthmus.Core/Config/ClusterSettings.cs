@@ -1,0 +1,11 @@
+using Isthmus.Core.Addressing;
+
+namespace Isthmus.Core.Config;
+
+/// <summary>The <c>[cluster]</c> table of the cluster file.</summary>
+/// <param name="Name">The cluster name, a DNS label; the last part of every router certificate name.</param>
+/// <param name="Id">A random 16-hex-digit identity, so that two clusters with the same name are not confused.</param>
+/// <param name="Network">The cluster network; every site subnet and VIP is inside it.</param>
+/// <param name="ImageBase">The loopback image base in 127/8 (host order).</param>
+/// <param name="WanEncryption">Whether router↔router legs are TLS 1.3 (true) or cleartext with an HMAC header (false).</param>
+public sealed record ClusterSettings(string Name, string Id, IPv4Cidr Network, uint ImageBase, bool WanEncryption);

@@ -1,0 +1,28 @@
+using System.Runtime.InteropServices;
+
+namespace Isthmus.Core.Native;
+
+/// <summary>The few libc calls .NET does not expose.</summary>
+public static partial class Libc
+{
+    [LibraryImport("libc", EntryPoint = "getuid")]
+    public static partial uint GetUid();
+
+    [LibraryImport("libc", EntryPoint = "getpid")]
+    public static partial int GetPid();
+
+    [LibraryImport("libc", EntryPoint = "execve", SetLastError = true)]
+    public static unsafe partial int Execve(byte* path, byte** argv, byte** envp);
+
+    [LibraryImport("libc", EntryPoint = "signal")]
+    public static partial nint Signal(int signum, nint handler);
+
+    [LibraryImport("libc", EntryPoint = "sigprocmask", SetLastError = true)]
+    public static unsafe partial int SigProcMask(int how, byte* set, byte* oldset);
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+
+    public const int SigPipe = 13;
+    public const int SigSetMask = 2;
+}

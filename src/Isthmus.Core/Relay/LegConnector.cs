@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Sockets;
+using Isthmus.Core.Wire;
+
+namespace Isthmus.Core.Relay;
+
+/// <summary>
+/// Opens a relay leg to the next hop: TCP connect, optional TLS, leg header, then the hop's reply. The reply
+/// comes only after the hop has opened its own next leg, so the status is the end-to-end result.
+/// </summary>
+public static class LegConnector
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(15);
+
+    /// <param name="secure">Wraps the connected socket (e.g. TLS client handshake); null for cleartext.</param>
+    public static async Task<LegDialResult> DialAsync(
+        IPEndPoint target,
+        byte[] header,
+        Func<Socket, CancellationToken, Task<Stream>>? secure,
+        TimeSpan timeout,
+        CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Stream? stream = null;
+        try
+        {
+            try
+            {
+                await socket.ConnectAsync(target, deadline.Token).ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                // The next hop (a router or agent) is not there: for the program that is an unreachable host.
+                var status = e.SocketErrorCode == SocketError.TimedOut ? LegStatus.TimedOut : LegStatus.HostUnreachable;
+                return new LegDialResult(status, null, $"connect to {target}: {e.SocketErrorCode}");
+            }
+
+            stream = secure is null ? new NetworkStream(socket, ownsSocket: false) : await secure(socket, deadline.Token).ConfigureAwait(false);
+            await stream.WriteAsync(header, deadline.Token).ConfigureAwait(false);
+            await stream.FlushAsync(deadline.Token).ConfigureAwait(false);
+            var reply = new byte[LegReply.Size];
+            if (!await StreamIo.ReadExactOrEndAsync(stream, reply, deadline.Token).ConfigureAwait(false))
+            {
+                throw new ProtocolException("next hop closed the leg without a reply");
+            }
+
+            if (!LegReply.TryDecode(reply, out var hopStatus))
+            {
+                throw new ProtocolException("next hop sent an invalid leg reply");
+            }
+
+            if (hopStatus != LegStatus.Ok)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                socket.Dispose();
+                return new LegDialResult(hopStatus, null, $"{target} answered {hopStatus}");
+            }
+
+            return new LegDialResult(LegStatus.Ok, new RelayEndpoint(socket, stream), "");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            return new LegDialResult(LegStatus.TimedOut, null, $"{target}: no answer within {timeout.TotalSeconds:0} s");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ProtocolException or System.Security.Authentication.AuthenticationException)
+        {
+            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            return new LegDialResult(LegStatus.HostUnreachable, null, $"{target}: {e.Message}");
+        }
+        catch
+        {
+            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Reads a leg header from a freshly accepted leg, bounded in time (slow senders are cut off).</summary>
+    public static async Task<(LegHeader Header, byte[] Raw)> ReadHeaderAsync(Stream stream, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var raw = new byte[LegHeader.Size];
+        try
+        {
+            if (!await StreamIo.ReadExactOrEndAsync(stream, raw, deadline.Token).ConfigureAwait(false))
+            {
+                throw new ProtocolException("leg closed before its header");
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ProtocolException($"no leg header within {timeout.TotalSeconds:0} s");
+        }
+
+        if (!LegHeader.TryParse(raw, out var header, out var error))
+        {
+            throw new ProtocolException(error);
+        }
+
+        return (header!, raw);
+    }
+
+    public static async Task ReplyAsync(Stream stream, LegStatus status, CancellationToken cancellationToken)
+    {
+        await stream.WriteAsync(LegReply.Encode(status), cancellationToken).ConfigureAwait(false);
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(Stream? stream, Socket socket)
+    {
+        if (stream is not null)
+        {
+            try
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        socket.Dispose();
+    }
+}
+
+public sealed record LegDialResult(LegStatus Status, RelayEndpoint? Endpoint, string Detail);

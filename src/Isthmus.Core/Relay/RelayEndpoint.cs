@@ -1,0 +1,75 @@
+using System.Net.Security;
+using System.Net.Sockets;
+
+namespace Isthmus.Core.Relay;
+
+/// <summary>
+/// One side of a relay: a connected socket, optionally wrapped in TLS. Knows how to propagate a half-close
+/// (FIN) and a reset, which plain <see cref="Stream"/> cannot express.
+/// </summary>
+public sealed class RelayEndpoint : IAsyncDisposable
+{
+    private int _disposed;
+
+    public RelayEndpoint(Socket socket, Stream? stream = null)
+    {
+        Socket = socket;
+        Stream = stream ?? new NetworkStream(socket, ownsSocket: false);
+    }
+
+    public Socket Socket { get; }
+
+    public Stream Stream { get; }
+
+    public bool IsTls => Stream is SslStream;
+
+    /// <summary>Sends our end-of-stream (TLS close_notify, then FIN) while still reading.</summary>
+    public async ValueTask ShutdownSendAsync()
+    {
+        try
+        {
+            if (Stream is SslStream tls)
+            {
+                await tls.ShutdownAsync().ConfigureAwait(false);
+            }
+
+            Socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The peer is already gone; the other direction will see it.
+        }
+    }
+
+    /// <summary>Closes with a reset (SO_LINGER 0) so the far program sees ECONNRESET, not a clean end.</summary>
+    public void Abort()
+    {
+        try
+        {
+            Socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        Socket.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Stream.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+        }
+
+        Socket.Dispose();
+    }
+}

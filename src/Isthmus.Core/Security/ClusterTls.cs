@@ -1,0 +1,56 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+
+namespace Isthmus.Core.Security;
+
+/// <summary>
+/// SslStream options for the cluster's TLS 1.3 links: certificates are checked against the cluster CA only
+/// (<see cref="PeerCertificateValidator"/>), never the system store, and never fetched or revocation-checked
+/// over the network (HPC nodes often have no route to the internet).
+/// </summary>
+public static class ClusterTls
+{
+    /// <summary>
+    /// Options for the accepting side (a router).
+    /// </summary>
+    /// <param name="identity">The router identity (<see cref="ClusterDirectory.LoadRouterIdentity"/>).</param>
+    /// <param name="ca">The cluster CA certificate.</param>
+    /// <param name="requireClientCertificate">True for router↔router legs (mutual TLS); false for node control channels.</param>
+    /// <param name="expectedClientDnsName">When a client certificate is required, the name it must carry, or null for any router of this CA.</param>
+    /// <param name="logger">Where refused certificates are logged.</param>
+    public static SslServerAuthenticationOptions ServerOptions(X509Certificate2 identity, X509Certificate2 ca,
+        bool requireClientCertificate, string? expectedClientDnsName = null, ILogger? logger = null) => new()
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(identity, additionalCertificates: null, offline: true),
+            EnabledSslProtocols = SslProtocols.Tls13,
+            ClientCertificateRequired = requireClientCertificate,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = requireClientCertificate
+                ? PeerCertificateValidator.Callback(ca, expectedClientDnsName, logger)
+                : null,
+        };
+
+    /// <summary>
+    /// Options for the dialling side: a node to its router (no <paramref name="identity"/>) or a router to a peer
+    /// router (with its identity, for mutual TLS).
+    /// </summary>
+    /// <param name="identity">The client's certificate with key, or null to present none.</param>
+    /// <param name="ca">The cluster CA certificate.</param>
+    /// <param name="expectedServerDnsName">The server's name, <c>router.SITE.CLUSTER</c>; also sent as SNI.</param>
+    /// <param name="logger">Where refused certificates are logged.</param>
+    public static SslClientAuthenticationOptions ClientOptions(X509Certificate2? identity, X509Certificate2 ca,
+        string expectedServerDnsName, ILogger? logger = null) => new()
+        {
+            TargetHost = expectedServerDnsName,
+            // A context (rather than a certificate collection) makes SslStream present this certificate even when
+            // the server sends no list of acceptable CAs.
+            ClientCertificateContext = identity is null
+                ? null
+                : SslStreamCertificateContext.Create(identity, additionalCertificates: null, offline: true),
+            EnabledSslProtocols = SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = PeerCertificateValidator.Callback(ca, expectedServerDnsName, logger),
+        };
+}

@@ -1,0 +1,61 @@
+using System.Text.Json.Serialization;
+
+namespace Isthmus.Core.Wire;
+
+/// <summary>
+/// One message on the node ↔ router control channel. The channel is rare and small (enrolment, keepalive,
+/// leave), so the messages are flat JSON objects: easy to log, easy to extend without breaking old peers.
+/// </summary>
+public sealed record ControlMessage
+{
+    public const string Challenge = "challenge";
+    public const string Enrol = "enrol";
+    public const string Enrolled = "enrolled";
+    public const string Error = "error";
+    public const string Ping = "ping";
+    public const string Pong = "pong";
+    public const string Leave = "leave";
+
+    [JsonPropertyName("type")]
+    public required string Type { get; init; }
+
+    [JsonPropertyName("nonce")]
+    public string? Nonce { get; init; }
+
+    [JsonPropertyName("name")]
+    public string? Name { get; init; }
+
+    [JsonPropertyName("spki")]
+    public string? PublicKey { get; init; }
+
+    [JsonPropertyName("data")]
+    public string? DataEndpoint { get; init; }
+
+    [JsonPropertyName("proof")]
+    public string? Proof { get; init; }
+
+    [JsonPropertyName("signature")]
+    public string? Signature { get; init; }
+
+    [JsonPropertyName("vip")]
+    public string? Vip { get; init; }
+
+    [JsonPropertyName("session_id")]
+    public ulong? SessionId { get; init; }
+
+    [JsonPropertyName("session_key")]
+    public string? SessionKey { get; init; }
+
+    [JsonPropertyName("lease_seconds")]
+    public int? LeaseSeconds { get; init; }
+
+    [JsonPropertyName("code")]
+    public string? Code { get; init; }
+
+    [JsonPropertyName("message")]
+    public string? Message { get; init; }
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ControlMessage))]
+internal sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -1,0 +1,65 @@
+using System.Collections;
+using System.Net.Sockets;
+using Isthmus.Core;
+
+namespace Isthmus.Interpose;
+
+/// <summary>Builds the environment a program runs with under the preload shim (see docs/ARCHITECTURE.md).</summary>
+public static class InterposedEnvironment
+{
+    public const string ShimFileName = "libisthmus_preload.so";
+
+    public static string ShimPath()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "native", ShimFileName);
+        return File.Exists(path) ? path
+            : throw new UserException($"the preload shim is missing ({path}); rebuild Isthmus with 'dotnet build'", ProgramLauncher.ExitCannotRun);
+    }
+
+    /// <summary>Finds the running agent of <paramref name="node"/> on this host, or explains how to start one.</summary>
+    public static AgentInfo FindAgent(string node)
+    {
+        var dir = RuntimeDirectory.Resolve();
+        var infoPath = RuntimeDirectory.InfoPath(dir, node);
+        if (!File.Exists(infoPath))
+        {
+            throw new UserException($"no node agent named '{node}' runs on this host (looked in {dir}); start one with 'isthmus node DIR --site SITE --name {node}'", ProgramLauncher.ExitCannotRun);
+        }
+
+        var info = AgentInfo.Read(infoPath);
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(info.SocketPath));
+        }
+        catch (SocketException)
+        {
+            throw new UserException($"the node agent '{node}' is not running any more ({info.SocketPath} does not answer); start it again with 'isthmus node'", ProgramLauncher.ExitCannotRun);
+        }
+
+        return info;
+    }
+
+    public static Dictionary<string, string> Build(AgentInfo agent, string shimPath, bool debug)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            env[(string)entry.Key] = (string?)entry.Value ?? "";
+        }
+
+        env["LD_PRELOAD"] = env.TryGetValue("LD_PRELOAD", out var existing) && existing.Length > 0 ? shimPath + ":" + existing : shimPath;
+        env["ISTHMUS_AGENT_SOCKET"] = agent.SocketPath;
+        env["ISTHMUS_VIP"] = agent.Vip;
+        env["ISTHMUS_NETWORK"] = agent.Network;
+        env["ISTHMUS_IMAGE"] = agent.Image;
+        env["ISTHMUS_DATA"] = agent.DataEndpoint;
+        env["ISTHMUS_NODE"] = agent.Name;
+        if (debug)
+        {
+            env["ISTHMUS_DEBUG"] = "1";
+        }
+
+        return env;
+    }
+}

@@ -1,0 +1,315 @@
+using System.Net;
+using System.Net.Sockets;
+using Isthmus.Core;
+using Isthmus.Core.Addressing;
+using Isthmus.Core.Config;
+using Isthmus.Core.Relay;
+using Isthmus.Core.Security;
+using Isthmus.Core.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Isthmus.Node;
+
+/// <summary>
+/// The node agent: enrols with the site router, then serves interposed programs (control socket and
+/// loopback data endpoint) and the router's legs towards this node's programs.
+/// </summary>
+public sealed class NodeAgent
+{
+    private static readonly TimeSpan LocalConnectTimeout = TimeSpan.FromSeconds(10);
+    private readonly ClusterFile _cluster;
+    private readonly SiteSettings _site;
+    private readonly VirtualNetwork _network;
+    private readonly string _name;
+    private readonly RouterLink _routerLink;
+    private readonly ILogger _logger;
+    private readonly PendingConnects _connects = new();
+    private readonly ReplayGuard _replays = new();
+    private readonly IPEndPoint _routerLan;
+    private Socket? _lanData;
+    private Socket? _loopbackData;
+
+    public NodeAgent(string clusterDirectory, string siteName, string name, uint? requestedVip, ILoggerFactory loggerFactory)
+    {
+        if (!NodeNames.IsValid(name))
+        {
+            throw new UserException($"'{name}' is not a valid node name (DNS label: a-z, 0-9, '-', 1..63 characters)");
+        }
+
+        var dir = new ClusterDirectory(clusterDirectory);
+        _cluster = dir.LoadClusterFile();
+        _site = _cluster.FindSite(siteName)
+            ?? throw new UserException($"site '{siteName}' is not in {dir.ClusterFilePath}; sites: {string.Join(", ", _cluster.Sites.Select(s => s.Name))}");
+        _network = new VirtualNetwork(_cluster.Cluster.Network, _cluster.Cluster.ImageBase);
+        _name = name;
+        _logger = loggerFactory.CreateLogger("isthmus.node");
+        _routerLan = _site.Lan.ToIPEndPoint();
+        _routerLink = new RouterLink(_routerLan, TlsEndpoints.RouterName(_site.Name, _cluster.Cluster.Name), dir.LoadCaCertificate(),
+            dir.LoadEnrolSecret(), NodeIdentity.LoadOrCreate(dir.NodeKeyPath(name)), name, requestedVip, loggerFactory.CreateLogger("isthmus.node.router"))
+        {
+            DataPortFor = BindLanData,
+        };
+    }
+
+    /// <summary>Enrols, publishes itself for <c>isthmus run</c>, calls <paramref name="up"/> with the VIP, and serves until cancelled.</summary>
+    public async Task RunAsync(Action<string> up, CancellationToken cancellationToken)
+    {
+        var runtimeDir = RuntimeDirectory.EnsureCreated();
+        var socketPath = RuntimeDirectory.SocketPath(runtimeDir, _name);
+        var infoPath = RuntimeDirectory.InfoPath(runtimeDir, _name);
+        RefuseIfAlreadyRunning(socketPath);
+
+        _loopbackData = AcceptLoop.Listen(new IPEndPoint(IPAddress.Loopback, 0));
+        var state = await _routerLink.EnrolAsync(cancellationToken).ConfigureAwait(false);
+        using var shim = new ShimControlServer(socketPath, HandleShimAsync, _logger);
+        shim.Start();
+        var vipText = IPv4.Format(state.Vip);
+        new AgentInfo
+        {
+            Name = _name,
+            Site = _site.Name,
+            Cluster = _cluster.Cluster.Name,
+            Vip = vipText,
+            Network = _cluster.Cluster.Network.ToString(),
+            Image = IPv4.Format(_cluster.Cluster.ImageBase),
+            DataEndpoint = _loopbackData.LocalEndPoint!.ToString()!,
+            SocketPath = socketPath,
+            Pid = Environment.ProcessId,
+        }.Write(infoPath);
+        _logger.LogInformation("Node {Node} up at site {Site}: VIP {Vip}", _name, _site.Name, vipText);
+        up(vipText);
+
+        try
+        {
+            await Task.WhenAll(
+                _routerLink.MaintainAsync(cancellationToken),
+                shim.RunAsync(cancellationToken),
+                AcceptLoop.RunAsync(_loopbackData, HandleProgramConnectionAsync, _logger, cancellationToken),
+                AcceptLoop.RunAsync(_lanData!, HandleInboundLegAsync, _logger, cancellationToken)).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await _routerLink.LeaveAsync().ConfigureAwait(false);
+            TryDelete(infoPath);
+            _loopbackData.Dispose();
+            _lanData?.Dispose();
+            _logger.LogInformation("Node {Node} left", _name);
+        }
+    }
+
+    private ushort BindLanData(IPAddress local)
+    {
+        // The router reaches us where our control connection came from; bind there once.
+        _lanData ??= AcceptLoop.Listen(new IPEndPoint(local, 0));
+        return (ushort)((IPEndPoint)_lanData.LocalEndPoint!).Port;
+    }
+
+    private static void RefuseIfAlreadyRunning(string socketPath)
+    {
+        if (!File.Exists(socketPath))
+        {
+            return;
+        }
+
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(socketPath));
+        }
+        catch (SocketException)
+        {
+            return; // a stale socket from an agent that died: ours replaces it
+        }
+
+        throw new UserException($"a node agent for this name is already running here ({socketPath}); stop it first", 1);
+    }
+
+    private async Task<ShimResponse> HandleShimAsync(ShimRequest request, CancellationToken cancellationToken)
+    {
+        var source = (request.SourceAddress, request.SourcePort);
+        if (request.Op == ShimOp.Peer)
+        {
+            return _connects.TryGetPeer(source, out var peer) ? new ShimResponse(0, peer) : new ShimResponse(Errno.ENotConn, default);
+        }
+
+        var dst = request.Destination;
+        if (!_network.IsVirtual(dst.Address) || _cluster.SiteForAddress(dst.Address) is null)
+        {
+            return new ShimResponse(LegStatusErrno.ENetUnreach, default);
+        }
+
+        var state = _routerLink.Current!;
+        var streamId = Guid.NewGuid();
+        var header = new LegHeader(LegKind.TcpStream, 0, streamId, new VirtualEndpoint(state.Vip, request.SourcePort), dst,
+            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), state.SessionId).ToBytes(state.Key);
+        var dial = LegConnector.DialAsync(_routerLan, header, secure: null, LegConnector.DefaultTimeout, cancellationToken);
+        if (!request.NonBlocking)
+        {
+            // A blocking connect gets the real result of the far end's connect, as without Isthmus.
+            var result = await dial.ConfigureAwait(false);
+            if (result.Endpoint is null)
+            {
+                _logger.LogDebug("Connect {Src} -> {Dst} failed: {Status} ({Detail})", request.SourcePort, dst, result.Status, result.Detail);
+                return new ShimResponse(LegStatusErrno.ToErrno(result.Status), default);
+            }
+        }
+
+        _connects.Add(source, new PendingConnect(dst, streamId, dial));
+        return new ShimResponse(0, default);
+    }
+
+    private async Task HandleProgramConnectionAsync(Socket program, CancellationToken cancellationToken)
+    {
+        program.NoDelay = true;
+        var remote = (IPEndPoint)program.RemoteEndPoint!;
+        var source = (IPv4.ToUInt32(remote.Address), (ushort)remote.Port);
+        var local = new RelayEndpoint(program);
+        if (!_connects.TryTake(source, out var pending))
+        {
+            _logger.LogWarning("Reset a loopback connection from {Remote}: no connect was announced for it", remote);
+            local.Abort();
+            return;
+        }
+
+        var dial = await pending.Dial.ConfigureAwait(false);
+        if (dial.Endpoint is null)
+        {
+            // Non-blocking connect whose far end failed: a reset is all a connected socket can show.
+            _logger.LogInformation("Stream {Stream} to {Dst} failed after connect: {Status} ({Detail}); resetting the program's socket", pending.StreamId, pending.Destination, dial.Status, dial.Detail);
+            local.Abort();
+            return;
+        }
+
+        _connects.MarkOpen(source, pending.Destination);
+        try
+        {
+            await StreamRelay.RunAsync(local, dial.Endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _connects.MarkClosed(source);
+        }
+    }
+
+    private async Task HandleInboundLegAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        socket.NoDelay = true;
+        var leg = new RelayEndpoint(socket);
+        LegHeader header;
+        byte[] raw;
+        try
+        {
+            (header, raw) = await LegConnector.ReadHeaderAsync(leg.Stream, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ProtocolException or IOException or SocketException)
+        {
+            _logger.LogWarning("Dropped inbound leg from {Remote}: {Reason}", socket.RemoteEndPoint, e.Message);
+            leg.Abort();
+            return;
+        }
+
+        var state = _routerLink.Current!;
+        var refusal = header.KeyId != state.SessionId ? "not keyed for this node's session"
+            : !LegHeader.VerifyMac(raw, state.Key) ? "bad MAC"
+            : header.Destination.Address != state.Vip ? $"destination {header.Destination} is not this node"
+            : !header.IsFresh(DateTimeOffset.UtcNow) ? "stale header"
+            : !_replays.TryAccept(header.StreamId) ? "replayed stream id"
+            : null;
+        if (refusal is not null)
+        {
+            _logger.LogWarning("Refused inbound leg {Stream} from {Remote}: {Reason}", header.StreamId, socket.RemoteEndPoint, refusal);
+            await TryReplyAsync(leg, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
+            leg.Abort();
+            return;
+        }
+
+        var (program, status) = await ConnectToProgramAsync(header, cancellationToken).ConfigureAwait(false);
+        if (program is null)
+        {
+            await TryReplyAsync(leg, status, cancellationToken).ConfigureAwait(false);
+            await leg.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        if (!await TryReplyAsync(leg, LegStatus.Ok, cancellationToken).ConfigureAwait(false))
+        {
+            program.Abort();
+            leg.Abort();
+            return;
+        }
+
+        await StreamRelay.RunAsync(leg, program, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Connects to the program's listener at image(dst):port from image(src):srcport, so that its accept
+    /// and getpeername see (after translation) the client's VIP and port.
+    /// </summary>
+    private async Task<(RelayEndpoint? Program, LegStatus Status)> ConnectToProgramAsync(LegHeader header, CancellationToken cancellationToken)
+    {
+        var target = new IPEndPoint(IPv4.ToIPAddress(_network.ToImage(header.Destination.Address)), header.Destination.Port);
+        var from = IPv4.ToIPAddress(_network.ToImage(header.Source.Address));
+        foreach (var port in new[] { (int)header.Source.Port, 0 })
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                socket.Bind(new IPEndPoint(from, port));
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                deadline.CancelAfter(LocalConnectTimeout);
+                await socket.ConnectAsync(target, deadline.Token).ConfigureAwait(false);
+                return (new RelayEndpoint(socket), LegStatus.Ok);
+            }
+            catch (SocketException e) when (port != 0 && e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable)
+            {
+                // The client's own socket holds image(src):port on this host (both nodes here): use any port.
+                socket.Dispose();
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                return (null, LegStatusErrno.FromSocketError(e.SocketErrorCode));
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                socket.Dispose();
+                return (null, LegStatus.TimedOut);
+            }
+        }
+
+        return (null, LegStatus.HostUnreachable);
+    }
+
+    private static async Task<bool> TryReplyAsync(RelayEndpoint leg, LegStatus status, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await LegConnector.ReplyAsync(leg.Stream, status, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+internal static class Errno
+{
+    public const int ENotConn = 107;
+}

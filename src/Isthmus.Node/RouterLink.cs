@@ -1,0 +1,187 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Isthmus.Core;
+using Isthmus.Core.Addressing;
+using Isthmus.Core.Security;
+using Isthmus.Core.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Isthmus.Node;
+
+/// <summary>
+/// The node's control channel to its router: enrols (proving the enrol secret and its key), keeps the
+/// lease alive, and when the router goes away re-enrols with backoff, getting the same VIP back.
+/// </summary>
+internal sealed class RouterLink(
+    IPEndPoint router,
+    string routerName,
+    X509Certificate2 ca,
+    byte[] enrolSecret,
+    ECDsa key,
+    string name,
+    uint? requestedVip,
+    ILogger logger)
+{
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+    private ControlChannel? _channel;
+
+    public NodeSessionState? Current { get; private set; }
+
+    /// <summary>Called with the local address the router sees us at, before enrolment, to bind the data listener.</summary>
+    public required Func<IPAddress, ushort> DataPortFor { get; init; }
+
+    /// <summary>First enrolment; a refusal here is the user's problem and ends the agent with its reason.</summary>
+    public async Task<NodeSessionState> EnrolAsync(CancellationToken cancellationToken)
+    {
+        var (state, channel) = await ConnectAndEnrolAsync(cancellationToken).ConfigureAwait(false);
+        Current = state;
+        _channel = channel;
+        return state;
+    }
+
+    /// <summary>Keeps the lease; reconnects and re-enrols when the channel breaks. Returns when cancelled.</summary>
+    public async Task MaintainAsync(CancellationToken cancellationToken)
+    {
+        var backoff = TimeSpan.FromMilliseconds(200);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            if (_channel is null)
+            {
+                try
+                {
+                    var (state, channel) = await ConnectAndEnrolAsync(cancellationToken).ConfigureAwait(false);
+                    Current = state;
+                    _channel = channel;
+                    backoff = TimeSpan.FromMilliseconds(200);
+                    logger.LogInformation("Re-enrolled with router {Router}: VIP {Vip}", router, IPv4.Format(state.Vip));
+                }
+                catch (Exception e) when (e is SocketException or IOException or ProtocolException or UserException or System.Security.Authentication.AuthenticationException or TimeoutException)
+                {
+                    logger.LogWarning("Router {Router} not reachable ({Reason}); retrying in {Delay} ms", router, e.Message, (int)backoff.TotalMilliseconds);
+                    await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+                    continue;
+                }
+            }
+
+            try
+            {
+                await KeepAliveAsync(_channel, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or IOException or ProtocolException or TimeoutException)
+            {
+                logger.LogWarning("Lost router {Router}: {Reason}", router, e.Message);
+            }
+
+            await _channel.DisposeAsync().ConfigureAwait(false);
+            _channel = null;
+        }
+    }
+
+    public async Task LeaveAsync()
+    {
+        if (_channel is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _channel.SendAsync(new ControlMessage { Type = ControlMessage.Leave }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+
+        await _channel.DisposeAsync().ConfigureAwait(false);
+        _channel = null;
+    }
+
+    private static async Task KeepAliveAsync(ControlChannel channel, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            await channel.SendAsync(new ControlMessage { Type = ControlMessage.Ping }, cancellationToken).ConfigureAwait(false);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            wait.CancelAfter(TimeSpan.FromSeconds(10));
+            ControlMessage? reply;
+            try
+            {
+                reply = await channel.ReceiveAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException("router did not answer the keepalive");
+            }
+
+            if (reply is null)
+            {
+                throw new IOException("router closed the control channel");
+            }
+        }
+    }
+
+    private async Task<(NodeSessionState, ControlChannel)> ConnectAndEnrolAsync(CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(15));
+        var socket = new Socket(router.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            try
+            {
+                await socket.ConnectAsync(router, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no answer from router {router}");
+            }
+
+            var dataPort = DataPortFor(((IPEndPoint)socket.LocalEndPoint!).Address);
+            var tls = await TlsEndpoints.ClientAsync(socket, routerName, identity: null,
+                PeerCertificateValidator.Callback(ca, routerName, logger), deadline.Token).ConfigureAwait(false);
+            var channel = new ControlChannel(tls);
+            var challenge = await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false);
+            if (challenge?.Type != ControlMessage.Challenge || challenge.Nonce is null)
+            {
+                throw new ProtocolException("router did not send a challenge");
+            }
+
+            var nonce = Convert.FromBase64String(challenge.Nonce);
+            var spki = key.ExportSubjectPublicKeyInfo();
+            await channel.SendAsync(new ControlMessage
+            {
+                Type = ControlMessage.Enrol,
+                Name = name,
+                PublicKey = Convert.ToBase64String(spki),
+                DataEndpoint = dataPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Proof = Convert.ToBase64String(EnrolmentProof.ComputeSecretProof(enrolSecret, nonce, name, spki)),
+                Signature = Convert.ToBase64String(EnrolmentProof.SignNonce(key, nonce)),
+                Vip = requestedVip is { } v ? IPv4.Format(v) : null,
+            }, deadline.Token).ConfigureAwait(false);
+            var answer = await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false);
+            if (answer?.Type == ControlMessage.Error)
+            {
+                await channel.DisposeAsync().ConfigureAwait(false);
+                throw new UserException($"router refused enrolment of '{name}': {answer.Message} [{answer.Code}]", 1);
+            }
+
+            if (answer?.Type != ControlMessage.Enrolled || answer.Vip is null || answer.SessionId is null || answer.SessionKey is null
+                || !IPv4.TryParse(answer.Vip, out var vip))
+            {
+                throw new ProtocolException("router sent no valid enrolment answer");
+            }
+
+            return (new NodeSessionState(vip, answer.SessionId.Value, Convert.FromBase64String(answer.SessionKey)), channel);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

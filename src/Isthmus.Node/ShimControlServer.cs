@@ -1,0 +1,89 @@
+using System.Net.Sockets;
+using Isthmus.Core.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Isthmus.Node;
+
+/// <summary>
+/// Serves the preload shim on an AF_UNIX SOCK_SEQPACKET socket: one request and one answer per
+/// connection, so the shim holds no descriptor across calls (fork, exec and close_range cannot break it).
+/// </summary>
+internal sealed class ShimControlServer(string path, Func<ShimRequest, CancellationToken, Task<ShimResponse>> handle, ILogger logger) : IDisposable
+{
+    private readonly Socket _listener = new(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+
+    public void Start()
+    {
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+        }
+
+        _listener.Bind(new UnixDomainSocketEndPoint(path));
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        _listener.Listen(512);
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                logger.LogDebug("Shim accept failed: {Error}", e.SocketErrorCode);
+                continue;
+            }
+
+            _ = Task.Run(() => ServeAsync(client, cancellationToken), CancellationToken.None);
+        }
+    }
+
+    private async Task ServeAsync(Socket client, CancellationToken cancellationToken)
+    {
+        using (client)
+        {
+            try
+            {
+                var buffer = new byte[64];
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                deadline.CancelAfter(TimeSpan.FromSeconds(5));
+                var n = await client.ReceiveAsync(buffer, SocketFlags.None, deadline.Token).ConfigureAwait(false);
+                if (!ShimRequest.TryParse(buffer.AsSpan(0, n), out var request))
+                {
+                    logger.LogWarning("Ignored a malformed shim request ({Bytes} bytes)", n);
+                    return;
+                }
+
+                var response = await handle(request, cancellationToken).ConfigureAwait(false);
+                var answer = new byte[ShimResponse.Size];
+                response.Write(answer);
+                await client.SendAsync(answer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The program went away mid-request (or we are stopping); nothing to answer.
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,185 @@
+using System.Net.Sockets;
+using Isthmus.Core.Addressing;
+using Isthmus.Core.Relay;
+using Isthmus.Core.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Isthmus.Router;
+
+/// <summary>
+/// Takes an accepted leg, authenticates its header, opens the next leg (to a node of this site or to the
+/// router of the destination's site), answers with the next hop's result, then relays bytes.
+/// </summary>
+internal sealed class LegForwarder(RouterContext context, ILogger logger)
+{
+    public async Task HandleLegAsync(RelayEndpoint inbound, LegSource source, string? peerSite, CancellationToken cancellationToken)
+    {
+        LegHeader header;
+        byte[] raw;
+        try
+        {
+            (header, raw) = await LegConnector.ReadHeaderAsync(inbound.Stream, context.HeaderTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ProtocolException or IOException or SocketException)
+        {
+            context.Metrics.LegRefused();
+            logger.LogWarning("Dropped leg from {Remote}: {Reason}", SafeRemote(inbound), e.Message);
+            inbound.Abort();
+            return;
+        }
+
+        var refusal = Authenticate(header, raw, source, peerSite);
+        if (refusal is not null)
+        {
+            context.Metrics.LegRefused();
+            logger.LogWarning("Refused leg {Stream} {Src} -> {Dst} from {Remote}: {Reason}", header.StreamId, header.Source, header.Destination, SafeRemote(inbound), refusal);
+            await ReplyQuietlyAsync(inbound, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
+            inbound.Abort();
+            return;
+        }
+
+        var dial = await DialNextHopAsync(header, source, cancellationToken).ConfigureAwait(false);
+        if (dial.Endpoint is null)
+        {
+            context.Metrics.StreamFailed();
+            logger.LogInformation("Stream {Stream} {Src} -> {Dst} not opened: {Status} ({Detail})", header.StreamId, header.Source, header.Destination, dial.Status, dial.Detail);
+            await ReplyQuietlyAsync(inbound, dial.Status, cancellationToken).ConfigureAwait(false);
+            await inbound.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await LegConnector.ReplyAsync(inbound.Stream, LegStatus.Ok, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException)
+        {
+            dial.Endpoint.Abort();
+            inbound.Abort();
+            return;
+        }
+
+        context.Metrics.StreamOpened();
+        logger.LogDebug("Stream {Stream} {Src} -> {Dst} open", header.StreamId, header.Source, header.Destination);
+        var result = await StreamRelay.RunAsync(inbound, dial.Endpoint, cancellationToken).ConfigureAwait(false);
+        context.Metrics.Relayed(result.BytesAToB + result.BytesBToA);
+        logger.LogDebug("Stream {Stream} closed: {Up} B up, {Down} B down{Failed}", header.StreamId, result.BytesAToB, result.BytesBToA, result.Failed ? ", reset" : "");
+    }
+
+    /// <summary>Null if the leg may pass; otherwise why not.</summary>
+    private string? Authenticate(LegHeader header, byte[] raw, LegSource source, string? peerSite)
+    {
+        switch (source)
+        {
+            case LegSource.Lan:
+                if (!context.Registry.TryGetSession(header.KeyId, out var session))
+                {
+                    return "unknown node session (not enrolled, or its lease ended)";
+                }
+
+                if (!LegHeader.VerifyMac(raw, session.Key))
+                {
+                    return $"bad MAC for node {session.Name}";
+                }
+
+                if (header.Source.Address != session.Vip)
+                {
+                    return $"node {session.Name} ({IPv4.Format(session.Vip)}) claimed source {header.Source}";
+                }
+
+                break;
+            case LegSource.WanTls:
+            case LegSource.WanCleartext:
+                if (source == LegSource.WanCleartext && context.Cluster.Cluster.WanEncryption)
+                {
+                    return "cleartext leg, but this cluster requires encrypted WAN legs";
+                }
+
+                if (!LegHeader.VerifyMac(raw, context.RouterSecret))
+                {
+                    return "bad MAC for a router leg";
+                }
+
+                var origin = context.Cluster.SiteForAddress(header.Source.Address);
+                if (origin is null || origin.Name == context.Site.Name || (peerSite is not null && origin.Name != peerSite))
+                {
+                    return $"source {header.Source} is not in the subnet of the sending router's site";
+                }
+
+                if (!context.Site.Subnet.Contains(header.Destination.Address))
+                {
+                    return $"destination {header.Destination} is not in this site's subnet (routers do not transit)";
+                }
+
+                break;
+        }
+
+        if (!header.IsFresh(DateTimeOffset.UtcNow))
+        {
+            return "stale header (clocks differ by more than the freshness window, or a replay)";
+        }
+
+        return context.Replays.TryAccept(header.StreamId) ? null : "replayed stream id";
+    }
+
+    private async Task<LegDialResult> DialNextHopAsync(LegHeader header, LegSource source, CancellationToken cancellationToken)
+    {
+        var dst = header.Destination.Address;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        if (context.Site.Subnet.Contains(dst))
+        {
+            if (!context.Registry.TryGetLive(dst, out var node))
+            {
+                return new LegDialResult(dst == context.Registry.RouterVip ? LegStatus.Refused : LegStatus.HostUnreachable, null, $"no node holds {IPv4.Format(dst)} now");
+            }
+
+            var next = header with { TimestampMs = now, KeyId = node.Id };
+            return await LegConnector.DialAsync(node.DataEndpoint, next.ToBytes(node.Key), secure: null, context.DialTimeout, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (source != LegSource.Lan)
+        {
+            return new LegDialResult(LegStatus.NetworkUnreachable, null, "no transit through this router");
+        }
+
+        var site = context.Cluster.SiteForAddress(dst);
+        if (site is null)
+        {
+            return new LegDialResult(LegStatus.NetworkUnreachable, null, $"{IPv4.Format(dst)} is in no site's subnet");
+        }
+
+        var wanHeader = (header with { TimestampMs = now, KeyId = 0 }).ToBytes(context.RouterSecret);
+        Func<Socket, CancellationToken, Task<Stream>>? secure = null;
+        if (context.Cluster.Cluster.WanEncryption)
+        {
+            var peerName = Core.Wire.TlsEndpoints.RouterName(site.Name, context.Cluster.Cluster.Name);
+            var validator = context.ValidatorFor(peerName, logger);
+            secure = async (socket, ct) => await TlsEndpoints.ClientAsync(socket, peerName, context.Identity, validator, ct).ConfigureAwait(false);
+        }
+
+        return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader, secure, context.DialTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task ReplyQuietlyAsync(RelayEndpoint endpoint, LegStatus status, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await LegConnector.ReplyAsync(endpoint.Stream, status, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private static string SafeRemote(RelayEndpoint endpoint)
+    {
+        try
+        {
+            return endpoint.Socket.RemoteEndPoint?.ToString() ?? "?";
+        }
+        catch (ObjectDisposedException)
+        {
+            return "?";
+        }
+    }
+}

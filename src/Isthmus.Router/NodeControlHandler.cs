@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Isthmus.Core.Addressing;
+using Isthmus.Core;
+using Isthmus.Core.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Isthmus.Router;
+
+/// <summary>
+/// A node's control channel: challenge, enrolment, keepalive, leave. The channel is the lease: when it
+/// ends (or stays silent past the lease), the node is no longer reachable, but its name keeps its VIP.
+/// </summary>
+internal sealed class NodeControlHandler(RouterContext context, ILogger logger)
+{
+    public async Task RunAsync(Socket socket, SslStream tls, CancellationToken cancellationToken)
+    {
+        var remote = (IPEndPoint)socket.RemoteEndPoint!;
+        await using var channel = new ControlChannel(tls);
+        NodeSession? session = null;
+        var reason = "control channel closed";
+        try
+        {
+            session = await EnrolAsync(channel, remote, cancellationToken).ConfigureAwait(false);
+            if (session is null)
+            {
+                return;
+            }
+
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Ended.Token);
+            while (true)
+            {
+                using var lease = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
+                lease.CancelAfter(NodeSession.LeaseTimeout);
+                ControlMessage? message;
+                try
+                {
+                    message = await channel.ReceiveAsync(lease.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    reason = "lease expired (no keepalive)";
+                    return;
+                }
+
+                switch (message?.Type)
+                {
+                    case null:
+                        return;
+                    case ControlMessage.Ping:
+                        await channel.SendAsync(new ControlMessage { Type = ControlMessage.Pong }, linked.Token).ConfigureAwait(false);
+                        break;
+                    case ControlMessage.Leave:
+                        reason = "left";
+                        return;
+                    default:
+                        throw new ProtocolException($"unexpected control message '{message.Type}'");
+                }
+            }
+        }
+        catch (Exception e) when (e is ProtocolException or IOException or SocketException or OperationCanceledException)
+        {
+            reason = e is OperationCanceledException ? "router stopping" : e.Message;
+            if (e is ProtocolException)
+            {
+                logger.LogWarning("Node control channel from {Remote} closed: {Reason}", remote, e.Message);
+            }
+        }
+        finally
+        {
+            if (session is not null)
+            {
+                context.Registry.End(session, reason);
+            }
+        }
+    }
+
+    private async Task<NodeSession?> EnrolAsync(ControlChannel channel, IPEndPoint remote, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(context.HeaderTimeout);
+        var nonce = RandomNumberGenerator.GetBytes(32);
+        await channel.SendAsync(new ControlMessage { Type = ControlMessage.Challenge, Nonce = Convert.ToBase64String(nonce) }, deadline.Token).ConfigureAwait(false);
+        var enrol = await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false);
+        if (enrol is null)
+        {
+            return null;
+        }
+
+        if (enrol.Type != ControlMessage.Enrol || enrol.Name is null || enrol.PublicKey is null || enrol.Proof is null || enrol.Signature is null || enrol.DataEndpoint is null)
+        {
+            await RefuseAsync(channel, remote, enrol.Name, "bad-request", "expected an enrol message with name, spki, proof, signature and data endpoint", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        if (!NodeNames.IsValid(enrol.Name))
+        {
+            await RefuseAsync(channel, remote, enrol.Name, "bad-name", $"'{enrol.Name}' is not a valid node name (DNS label: a-z, 0-9, '-', 1..63 characters)", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        byte[] spki, proof, signature;
+        try
+        {
+            spki = Convert.FromBase64String(enrol.PublicKey);
+            proof = Convert.FromBase64String(enrol.Proof);
+            signature = Convert.FromBase64String(enrol.Signature);
+        }
+        catch (FormatException)
+        {
+            await RefuseAsync(channel, remote, enrol.Name, "bad-request", "fields are not base64", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        if (!EnrolmentProof.VerifySecretProof(context.EnrolSecret, nonce, enrol.Name, spki, proof))
+        {
+            await RefuseAsync(channel, remote, enrol.Name, "bad-secret", "the enrol proof does not match this cluster's enrol secret (is the node using the right cluster directory?)", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        if (!EnrolmentProof.VerifyNonceSignature(spki, nonce, signature))
+        {
+            await RefuseAsync(channel, remote, enrol.Name, "bad-signature", "the node key signature does not verify", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        if (!ushort.TryParse(enrol.DataEndpoint, out var dataPort) || dataPort == 0)
+        {
+            await RefuseAsync(channel, remote, enrol.Name, "bad-request", "data endpoint must be a port number", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        uint? requestedVip = null;
+        if (enrol.Vip is not null)
+        {
+            if (!IPv4.TryParse(enrol.Vip, out var want))
+            {
+                await RefuseAsync(channel, remote, enrol.Name, "bad-request", $"'{enrol.Vip}' is not an IPv4 address", cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+
+            requestedVip = want;
+        }
+
+        // The router reaches the agent at the address the control channel came from: a node cannot point
+        // the router's legs at some other host.
+        var outcome = context.Registry.Enrol(enrol.Name, spki, new IPEndPoint(remote.Address, dataPort), requestedVip);
+        if (outcome.Session is null)
+        {
+            await RefuseAsync(channel, remote, enrol.Name, outcome.Code, outcome.Message, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        var session = outcome.Session;
+        await channel.SendAsync(new ControlMessage
+        {
+            Type = ControlMessage.Enrolled,
+            Name = session.Name,
+            Vip = IPv4.Format(session.Vip),
+            SessionId = session.Id,
+            SessionKey = Convert.ToBase64String(session.Key),
+            LeaseSeconds = (int)NodeSession.LeaseTimeout.TotalSeconds,
+        }, cancellationToken).ConfigureAwait(false);
+        logger.LogInformation("Node {Node} enrolled from {Remote}: VIP {Vip}", session.Name, remote.Address, IPv4.Format(session.Vip));
+        return session;
+    }
+
+    private async Task RefuseAsync(ControlChannel channel, IPEndPoint remote, string? name, string code, string message, CancellationToken cancellationToken)
+    {
+        logger.LogWarning("Refused enrolment of {Node} from {Remote}: {Code}: {Message}", name ?? "?", remote, code, message);
+        await channel.SendAsync(new ControlMessage { Type = ControlMessage.Error, Code = code, Message = message }, cancellationToken).ConfigureAwait(false);
+    }
+}
