@@ -71,7 +71,7 @@ public class ClusterFileTests
         // Saving over an existing file replaces it and leaves no temporary file behind.
         loaded.WithSite(new SiteSettings("north", IPv4Cidr.Parse("100.64.3.0/24"), HostPort.Parse("h:1"), HostPort.Parse("h:2"))).Save(path);
         Assert.Equal(3, ClusterFile.Load(path).Sites.Count);
-        Assert.Equal(["cluster.toml"], Directory.GetFiles(dir.Path).Select(Path.GetFileName));
+        Assert.Equal(["cluster.toml"], Directory.GetFiles(dir.Path).Select(f => Path.GetFileName(f)));
     }
 
     [Fact]
