@@ -17,15 +17,14 @@ internal static class CommandLineHost
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            var commandPath = string.Join(' ', parsed.CommandResult.Command.Parents.OfType<Command>().Reverse()
-                .Select(c => c.Name).Append(parsed.CommandResult.Command.Name).Where(n => n.Length > 0));
-            Console.Error.WriteLine($"isthmus: {parsed.Errors[0].Message} (try '{FixRootName(commandPath)} --help')");
+            Console.Error.WriteLine($"isthmus: {parsed.Errors[0].Message} (try '{CommandPath(parsed.CommandResult)} --help')");
             return ExitUsage;
         }
 
         try
         {
-            return parsed.Invoke();
+            // Our own handler below prints UserException as one line; the library's would print a stack trace.
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (UserException e)
         {
@@ -34,10 +33,19 @@ internal static class CommandLineHost
         }
     }
 
-    private static string FixRootName(string path)
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
     {
-        // RootCommand's name is the executable file name; show it as "isthmus".
-        var parts = path.Split(' ', 2);
-        return parts.Length == 1 ? "isthmus" : "isthmus " + parts[1];
+        var names = new List<string>();
+        for (System.CommandLine.Parsing.SymbolResult? r = result; r is not null; r = r.Parent)
+        {
+            if (r is System.CommandLine.Parsing.CommandResult c && c.Command is not RootCommand)
+            {
+                names.Add(c.Command.Name);
+            }
+        }
+
+        names.Add("isthmus");
+        names.Reverse();
+        return string.Join(' ', names);
     }
 }

@@ -421,7 +421,7 @@ internal sealed class TomlParser
             case 'u':
             case 'U':
                 var length = c == 'u' ? 4 : 8;
-                if (_pos + length > _text.Length || !_text.AsSpan(_pos, length).ContainsAnyExcept(HexDigits)
+                if (_pos + length > _text.Length || _text.AsSpan(_pos, length).ContainsAnyExcept(HexDigits)
                     || !int.TryParse(_text.AsSpan(_pos, length), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var code)
                     || code > 0x10FFFF || code is >= 0xD800 and <= 0xDFFF)
                 {

@@ -13,7 +13,8 @@ namespace Isthmus.Core.Security;
 public static class ClusterTls
 {
     /// <summary>
-    /// Options for the accepting side (a router).
+    /// Options for the accepting side (a router). Make them once per listener and reuse them for every
+    /// connection: creating the certificate context builds the certificate chain.
     /// </summary>
     /// <param name="identity">The router identity (<see cref="ClusterDirectory.LoadRouterIdentity"/>).</param>
     /// <param name="ca">The cluster CA certificate.</param>

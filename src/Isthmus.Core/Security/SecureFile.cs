@@ -74,17 +74,10 @@ public static class SecureFile
 
         try
         {
-            if (OperatingSystem.IsWindows())
-            {
-                Directory.CreateDirectory(path);
-            }
-            else
-            {
-                Directory.CreateDirectory(path, DirectoryMode);
-                // The umask may have removed bits but never adds any; set the mode anyway so a umask of
-                // 0 still gives 0700.
-                File.SetUnixFileMode(path, DirectoryMode);
-            }
+            Directory.CreateDirectory(path, DirectoryMode);
+            // The mode applies to parents created on the way too; set the leaf's explicitly as well, so that
+            // it is 0700 whatever the umask did.
+            File.SetUnixFileMode(path, DirectoryMode);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -96,11 +89,13 @@ public static class SecureFile
 
     private static void Write(string path, string contents, bool secret)
     {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
+        var options = new FileStreamOptions
         {
-            options.UnixCreateMode = secret ? SecretMode : PublicMode;
-        }
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+            UnixCreateMode = secret ? SecretMode : PublicMode,
+        };
 
         using var stream = new FileStream(path, options);
         stream.Write(Encoding.UTF8.GetBytes(contents));

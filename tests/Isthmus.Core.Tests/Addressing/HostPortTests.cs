@@ -1,5 +1,6 @@
 using System.Net;
 using Isthmus.Core.Addressing;
+using Xunit;
 
 namespace Isthmus.Core.Tests.Addressing;
 

@@ -1,4 +1,5 @@
 using Isthmus.Core.Addressing;
+using Xunit;
 
 namespace Isthmus.Core.Tests.Addressing;
 

@@ -1,7 +1,7 @@
 using Isthmus.Cluster;
 using Isthmus.Core.Addressing;
-using Isthmus.Core.Config;
 using Isthmus.Core.Security;
+using Xunit;
 
 namespace Isthmus.Core.Tests.Clusters;
 
@@ -38,14 +38,11 @@ public class ClusterCreatorTests
             Assert.False(ca.HasPrivateKey);
         }
 
-        if (!OperatingSystem.IsWindows())
-        {
-            Assert.Equal(SecureFile.DirectoryMode, File.GetUnixFileMode(path));
-            Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.CaKeyPath));
-            Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.EnrolSecretPath));
-            Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.RouterSecretPath));
-            Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(dir.CaCertificatePath) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite));
-        }
+        Assert.Equal(SecureFile.DirectoryMode, File.GetUnixFileMode(path));
+        Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.CaKeyPath));
+        Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.EnrolSecretPath));
+        Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.RouterSecretPath));
+        Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(dir.CaCertificatePath) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite));
     }
 
     [Fact]
@@ -82,7 +79,7 @@ public class ClusterCreatorTests
     }
 
     [Theory]
-    [InlineData("100.64.0.0/8", "isthmus", null, "prefix length must be 16..28")]
+    [InlineData("100.0.0.0/8", "isthmus", null, "prefix length must be 16..28")]
     [InlineData("100.64.0.0/16", "Bad_Name", null, "cluster name 'Bad_Name' is not allowed")]
     [InlineData("100.64.0.0/16", "isthmus", "127.0.0.0", "contains 127.0.0.1")]
     [InlineData("100.64.0.0/16", "isthmus", "127.100.0.1", "has bits set in the host part")]
@@ -172,12 +169,9 @@ public class ClusterCreatorTests
         ClusterCreator.AddSite(scratch.Path, "west", Wan, Lan);
 
         Assert.True(File.Exists(dir.RouterCertificatePath("west")));
-        if (!OperatingSystem.IsWindows())
-        {
-            Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.RouterKeyPath("west")));
-            Assert.Equal(SecureFile.DirectoryMode, File.GetUnixFileMode(dir.SiteDirectory("west")));
-            Assert.Equal(SecureFile.DirectoryMode, File.GetUnixFileMode(dir.SitesDirectory));
-        }
+        Assert.Equal(SecureFile.SecretMode, File.GetUnixFileMode(dir.RouterKeyPath("west")));
+        Assert.Equal(SecureFile.DirectoryMode, File.GetUnixFileMode(dir.SiteDirectory("west")));
+        Assert.Equal(SecureFile.DirectoryMode, File.GetUnixFileMode(dir.SitesDirectory));
 
         using var ca = dir.LoadCaCertificate();
         using var identity = dir.LoadRouterIdentity("west");

@@ -1,6 +1,7 @@
 using Isthmus.Core.Addressing;
 using Isthmus.Core.Config;
 using Isthmus.Core.Tests.Clusters;
+using Xunit;
 
 namespace Isthmus.Core.Tests.Config;
 

@@ -1,4 +1,5 @@
 using Isthmus.Core.Config;
+using Xunit;
 
 namespace Isthmus.Core.Tests.Config;
 
