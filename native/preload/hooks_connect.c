@@ -89,8 +89,9 @@ static int bind_if_unbound(int fd, int family, struct sockaddr_storage *local, s
 
 /*
  * The source address the agent will see on our data connection, which is how it matches the
- * connection to this registration. False if it cannot be expressed (an IPv6 local address, or
- * a port not chosen yet because of IP_BIND_ADDRESS_NO_PORT).
+ * connection to this registration. False if it cannot be expressed: a real IPv6 local address
+ * (the program bound one itself), or a port the kernel has not chosen yet because the program
+ * bound with IP_BIND_ADDRESS_NO_PORT (it is only picked inside connect, too late to register).
  */
 static bool registration_source(const struct sockaddr_storage *local, socklen_t llen,
                                 uint32_t *src_ip, uint16_t *src_port)
@@ -156,9 +157,11 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     uint32_t src_ip;
     uint16_t src_port;
     if (!registration_source(&local, llen, &src_ip, &src_port)) {
-        shim_log("connect fd=%d: local address cannot be registered; passing through", fd);
-        errno = saved;
-        return shim_real.connect(fd, addr, len);
+        /* Passing through would send overlay traffic to the real network under the VIP, so
+           fail the way an unroutable destination fails. */
+        shim_log("connect fd=%d: local address cannot be registered -> ENETUNREACH", fd);
+        errno = ENETUNREACH;
+        return -1;
     }
 
     int fl = fcntl(fd, F_GETFL);

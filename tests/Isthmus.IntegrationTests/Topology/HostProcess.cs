@@ -35,6 +35,7 @@ public sealed class HostProcess
     private readonly TaskCompletionSource<int> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _stdoutOpen = true;
+    private volatile bool _processDisposed;
     private bool _stderrOpen = true;
     private int _echoed;
 
@@ -56,6 +57,22 @@ public sealed class HostProcess
     public int Id { get; private set; }
 
     public bool HasExited => _exited.Task.IsCompleted;
+
+    /// <summary>The leader has not been reaped yet, so its PID (= our PGID) cannot have been reused.</summary>
+    private bool LeaderRunning
+    {
+        get
+        {
+            try
+            {
+                return !_processDisposed && !_exited.Task.IsCompleted && !_process.HasExited;
+            }
+            catch (InvalidOperationException)
+            {
+                return false; // disposed meanwhile
+            }
+        }
+    }
 
     /// <summary>Exit code once exited (128 + signal when killed by a signal), else null.</summary>
     public int? ExitCode => _exited.Task.IsCompleted ? _exited.Task.Result : null;
@@ -250,7 +267,7 @@ public sealed class HostProcess
             return false;
         }
 
-        if (!_process.HasExited)
+        if (LeaderRunning)
         {
             return ProcFs.SignalGroup(Id, signal); // the leader is ours and unreaped: the group is ours
         }
@@ -311,7 +328,7 @@ public sealed class HostProcess
             return false;
         }
 
-        if (!_process.HasExited)
+        if (LeaderRunning)
         {
             return true;
         }
@@ -331,7 +348,11 @@ public sealed class HostProcess
 
     public override string ToString() => Label;
 
-    internal void DisposeProcess() => _process.Dispose();
+    internal void DisposeProcess()
+    {
+        _processDisposed = true;
+        _process.Dispose();
+    }
 
     private string DescribeLocked()
     {

@@ -1,0 +1,187 @@
+using System.Text.RegularExpressions;
+using Isthmus.IntegrationTests.Topology;
+using Xunit.Abstractions;
+
+namespace Isthmus.IntegrationTests.Overlay;
+
+/// <summary>
+/// A running Isthmus cluster on a namespace topology: the cluster directory, a router on every site's
+/// gateway and a node agent on every compute node (site "a" has nodes a1, a2, …), all real processes.
+/// </summary>
+public sealed partial class OverlayCluster : IAsyncDisposable
+{
+    public const int RouterPort = 7400;
+    public const int LanPort = 7401;
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+    private readonly ITestOutputHelper? _log;
+    private readonly Dictionary<string, HostProcess> _routers = [];
+    private readonly Dictionary<string, HostProcess> _agents = [];
+    private readonly Dictionary<string, string> _vips = [];
+    private readonly Dictionary<string, NetHost> _hosts = [];
+
+    private OverlayCluster(SiteTopology topology, string workDirectory, ITestOutputHelper? log)
+    {
+        Topology = topology;
+        WorkDirectory = workDirectory;
+        _log = log;
+    }
+
+    public SiteTopology Topology { get; }
+
+    public string WorkDirectory { get; }
+
+    public string ClusterDirectory => Path.Combine(WorkDirectory, "cluster");
+
+    public string RuntimeDirectory => Path.Combine(WorkDirectory, "run");
+
+    public IReadOnlyDictionary<string, string> Vips => _vips;
+
+    public IReadOnlyDictionary<string, HostProcess> Routers => _routers;
+
+    public IReadOnlyDictionary<string, HostProcess> Agents => _agents;
+
+    public IReadOnlyDictionary<string, string?> Environment => new Dictionary<string, string?> { ["ISTHMUS_RUNTIME_DIR"] = RuntimeDirectory };
+
+    public static async Task<OverlayCluster> StartAsync(ITestOutputHelper? log, int sites = 2, int nodesPerSite = 2, bool wanEncryption = true)
+    {
+        TopologyRequirements.EnsureRoot();
+        var topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(sites, nodesPerSite), log).ConfigureAwait(false);
+        var work = Directory.CreateTempSubdirectory("isthmus-it-").FullName;
+        var cluster = new OverlayCluster(topology, work, log);
+        try
+        {
+            await cluster.CreateClusterAsync(wanEncryption).ConfigureAwait(false);
+            foreach (var site in topology.SiteList)
+            {
+                cluster.StartRouter(site.Name);
+            }
+
+            foreach (var site in topology.SiteList)
+            {
+                await cluster.WaitForRouterAsync(site.Name).ConfigureAwait(false);
+            }
+
+            foreach (var site in topology.SiteList)
+            {
+                for (var i = 0; i < site.Nodes.Count; i++)
+                {
+                    await cluster.StartNodeAsync(site.Name + (i + 1)).ConfigureAwait(false);
+                }
+            }
+
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The namespace host of node "a1" (site a, first node) or of a site gateway ("a-gw").</summary>
+    public NetHost Host(string node)
+    {
+        if (_hosts.TryGetValue(node, out var cached))
+        {
+            return cached;
+        }
+
+        var match = NodeNameRegex().Match(node);
+        if (!match.Success)
+        {
+            throw new ArgumentException($"node names are SITE + number, like a1: '{node}'");
+        }
+
+        var site = Topology.Sites[match.Groups[1].Value];
+        return _hosts[node] = site.Nodes[int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) - 1];
+    }
+
+    public Site Site(string name) => Topology.Sites[name];
+
+    public Task<CommandResult> IsthmusAsync(NetNamespace where, TimeSpan timeout, params string[] args) =>
+        where.RunAsync(IsthmusPaths.Isthmus, args, timeout, Environment);
+
+    public HostProcess StartIsthmus(NetNamespace where, params string[] args) => where.Start(IsthmusPaths.Isthmus, args, Environment);
+
+    /// <summary>Starts an unmodified program as a program of <paramref name="node"/> (isthmus run --node).</summary>
+    public HostProcess StartProgram(string node, string file, params string[] args) =>
+        StartIsthmus(Host(node), ["run", "--node", node, "--", file, .. args]);
+
+    /// <summary>Runs an unmodified program as a program of <paramref name="node"/> to completion.</summary>
+    public Task<CommandResult> RunProgramAsync(string node, TimeSpan timeout, string file, params string[] args) =>
+        IsthmusAsync(Host(node), timeout, ["run", "--node", node, "--", file, .. args]);
+
+    public void StartRouter(string site)
+    {
+        _routers[site] = StartIsthmus(Site(site).Gateway, "router", ClusterDirectory, "--site", site);
+    }
+
+    public async Task WaitForRouterAsync(string site)
+    {
+        await _routers[site].WaitForLineAsync(RouterUpRegex(), StartTimeout).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts node <paramref name="node"/>'s agent and waits for its "NODE VIP" line.</summary>
+    public async Task<string> StartNodeAsync(string node)
+    {
+        var site = NodeNameRegex().Match(node).Groups[1].Value;
+        var agent = StartIsthmus(Host(node), "node", ClusterDirectory, "--site", site, "--name", node);
+        _agents[node] = agent;
+        var line = await agent.WaitForLineAsync(l => l.StartsWith(node + " ", StringComparison.Ordinal), StartTimeout, OutputStream.StandardOutput).ConfigureAwait(false);
+        var vip = line.Split(' ')[1];
+        _vips[node] = vip;
+        _log?.WriteLine($"node {node} up: {vip}");
+        return vip;
+    }
+
+    public async Task StopNodeAsync(string node)
+    {
+        await _agents[node].StopAsync().ConfigureAwait(false);
+        _agents.Remove(node);
+    }
+
+    private async Task CreateClusterAsync(bool wanEncryption)
+    {
+        var host = Topology.SiteList[0].Gateway;
+        var args = new List<string> { "cluster", "new", ClusterDirectory, "--network", "100.64.0.0/16", "--name", "it" };
+        if (!wanEncryption)
+        {
+            args.Add("--no-wan-encryption");
+        }
+
+        (await IsthmusAsync(host, TimeSpan.FromSeconds(60), [.. args]).ConfigureAwait(false)).EnsureSuccess();
+        foreach (var site in Topology.SiteList)
+        {
+            (await IsthmusAsync(host, TimeSpan.FromSeconds(60), "cluster", "add-site", ClusterDirectory, site.Name,
+                "--wan", $"{site.Gateway.WanAddress}:{RouterPort}", "--lan", $"{site.Gateway.Address}:{LanPort}").ConfigureAwait(false)).EnsureSuccess();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var agent in _agents.Values)
+        {
+            await agent.StopAsync().ConfigureAwait(false);
+        }
+
+        foreach (var router in _routers.Values)
+        {
+            await router.StopAsync().ConfigureAwait(false);
+        }
+
+        await Topology.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            Directory.Delete(WorkDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [GeneratedRegex("^([a-z][a-z0-9]{0,3}?)([0-9]+)$")]
+    private static partial Regex NodeNameRegex();
+
+    [GeneratedRegex("Router .* up:")]
+    private static partial Regex RouterUpRegex();
+}
