@@ -174,18 +174,20 @@ public sealed class NodeAgent
             return;
         }
 
-        var dial = await pending.Dial.ConfigureAwait(false);
-        if (dial.Endpoint is null)
-        {
-            // Non-blocking connect whose far end failed: a reset is all a connected socket can show.
-            _logger.LogInformation("Stream {Stream} to {Dst} failed after connect: {Status} ({Detail}); resetting the program's socket", pending.StreamId, pending.Destination, dial.Status, dial.Detail);
-            local.Abort();
-            return;
-        }
-
+        // Open from the program's view already (its connect completed): getpeername must answer now,
+        // even while the leg is still being dialled.
         _connects.MarkOpen(source, pending.Destination);
         try
         {
+            var dial = await pending.Dial.ConfigureAwait(false);
+            if (dial.Endpoint is null)
+            {
+                // Non-blocking connect whose far end failed: a reset is all a connected socket can show.
+                _logger.LogInformation("Stream {Stream} to {Dst} failed after connect: {Status} ({Detail}); resetting the program's socket", pending.StreamId, pending.Destination, dial.Status, dial.Detail);
+                local.Abort();
+                return;
+            }
+
             await StreamRelay.RunAsync(local, dial.Endpoint, cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -1,0 +1,125 @@
+using System.Text.RegularExpressions;
+using Isthmus.IntegrationTests.Topology;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Isthmus.IntegrationTests.Overlay;
+
+/// <summary>
+/// The C conformance programs (native/conformance) across the overlay: every server shape (fork per
+/// connection, epoll + accept4 flags, inetd-style exec) against every connect style (blocking,
+/// non-blocking + poll + SO_ERROR, epoll edge-triggered, v4-mapped IPv6), with byte-exact echo and exact
+/// virtual addresses on both sides.
+/// </summary>
+public sealed partial class ConformanceTests(OverlayFixture fixture, ITestOutputHelper output) : IClassFixture<OverlayFixture>
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private OverlayCluster Cluster => fixture.Cluster;
+
+    public static TheoryData<string, string, string, string> Cases()
+    {
+        var data = new TheoryData<string, string, string, string>();
+        foreach (var (client, server) in new[] { ("a1", "b1"), ("b1", "a1"), ("a1", "a2") })
+        {
+            data.Add(client, server, "fork", "vip");
+            data.Add(client, server, "epoll", "wildcard");
+            data.Add(client, server, "exec", "dual-stack");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task EveryConnectStyle_EchoesExactBytes_WithVirtualAddresses(string client, string server, string serverMode, string bind)
+    {
+        var serverVip = Cluster.Vips[server];
+        var clientVip = Cluster.Vips[client];
+        var bindAddress = bind switch { "vip" => serverVip, "wildcard" => "0.0.0.0", _ => "::" };
+        var port = bind switch { "vip" => "7001", "wildcard" => "7002", _ => "7003" };
+        var echo = Cluster.StartProgram(server, IsthmusPaths.Native("ist_server"), serverMode, bindAddress, port, "0");
+        try
+        {
+            await echo.WaitForLineAsync(l => l.StartsWith("LISTENING ", StringComparison.Ordinal), Timeout, OutputStream.StandardOutput);
+            var cases = new (string Mode, long Bytes)[] { ("block", 1), ("block", 8 << 20), ("nonblock", 65536), ("epollet", 1 << 20), ("mapped", 100_000) };
+            foreach (var (mode, bytes) in cases)
+            {
+                var result = await Cluster.RunProgramAsync(client, Timeout, IsthmusPaths.Native("ist_client"), mode, serverVip, port, bytes.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                output.WriteLine($"{client} -> {server} ({serverMode}, {bind}) {mode} {bytes} B: exit {result.ExitCode}: {result.StandardOutput.Replace('\n', ' ')}");
+                Assert.True(result.ExitCode == 0, result.ToString());
+                var connected = Connected().Match(result.StandardOutput);
+                Assert.True(connected.Success, result.ToString());
+                Assert.Equal(clientVip, connected.Groups["lip"].Value);
+                Assert.Equal(serverVip, connected.Groups["pip"].Value);
+                Assert.Equal(port, connected.Groups["pport"].Value);
+                Assert.Contains($"OK bytes={bytes}", result.StandardOutput, StringComparison.Ordinal);
+
+                // The server saw the client's VIP and the very port the client's socket has.
+                var clientPort = connected.Groups["lport"].Value;
+                await echo.WaitForLineAsync(l => l.StartsWith($"ACCEPT peer={clientVip}:{clientPort} local={serverVip}:{port}", StringComparison.Ordinal), Timeout);
+            }
+
+            if (serverMode == "exec")
+            {
+                // inetd style: the exec'd child, still interposed, sees the virtual peer on fd 0.
+                await echo.WaitForLineAsync(l => l.StartsWith($"CHILD peer={clientVip}:", StringComparison.Ordinal), Timeout);
+            }
+
+            Assert.DoesNotContain(echo.StandardOutputLines, l => l.StartsWith("ERROR", StringComparison.Ordinal) || l.StartsWith("IO_ERROR", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await echo.StopAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData("a1", "b1")]
+    [InlineData("b2", "a2")]
+    public async Task Probe_BindGetsocknameAcceptCloseRange(string node, string other)
+    {
+        var result = await Cluster.RunProgramAsync(node, Timeout, IsthmusPaths.Native("ist_probe"), Cluster.Vips[node], Cluster.Vips[other], "7100");
+        output.WriteLine(result.StandardOutput);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.DoesNotContain("FAIL", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("PASS", result.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TwoNodesOnOneHost_CanListenOnTheSamePort()
+    {
+        // b2's agent runs in b1's namespace too (a second virtual node on the same real host).
+        var host = Cluster.Host("b1");
+        var agent = Cluster.StartIsthmus(host, "node", Cluster.ClusterDirectory, "--site", "b", "--name", "bx");
+        try
+        {
+            var line = await agent.WaitForLineAsync(l => l.StartsWith("bx ", StringComparison.Ordinal), Timeout, OutputStream.StandardOutput);
+            var bxVip = line.Split(' ')[1];
+            var b1 = Cluster.StartProgram("b1", IsthmusPaths.Native("ist_server"), "fork", Cluster.Vips["b1"], "7200", "0");
+            var bx = Cluster.StartIsthmus(host, "run", "--node", "bx", "--", IsthmusPaths.Native("ist_server"), "fork", bxVip, "7200", "0");
+            try
+            {
+                await b1.WaitForLineAsync(l => l == $"LISTENING {Cluster.Vips["b1"]}:7200", Timeout);
+                await bx.WaitForLineAsync(l => l == $"LISTENING {bxVip}:7200", Timeout);
+                foreach (var (target, server) in new[] { (Cluster.Vips["b1"], b1), (bxVip, bx) })
+                {
+                    var result = await Cluster.RunProgramAsync("a1", Timeout, IsthmusPaths.Native("ist_client"), "block", target, "7200", "5000");
+                    Assert.True(result.ExitCode == 0, result.ToString());
+                    await server.WaitForLineAsync(l => l.StartsWith($"ACCEPT peer={Cluster.Vips["a1"]}:", StringComparison.Ordinal) && l.EndsWith($"local={target}:7200", StringComparison.Ordinal), Timeout);
+                }
+            }
+            finally
+            {
+                await b1.StopAsync();
+                await bx.StopAsync();
+            }
+        }
+        finally
+        {
+            await agent.StopAsync();
+        }
+    }
+
+    [GeneratedRegex(@"CONNECTED local=(?<lip>[0-9.]+):(?<lport>[0-9]+) peer=(?<pip>[0-9.]+):(?<pport>[0-9]+)")]
+    private static partial Regex Connected();
+}
