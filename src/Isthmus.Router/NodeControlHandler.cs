@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using Isthmus.Core.Addressing;
 using Isthmus.Core;
+using Isthmus.Core.Addressing;
 using Isthmus.Core.Wire;
 using Microsoft.Extensions.Logging;
 
