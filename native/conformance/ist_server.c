@@ -151,6 +151,10 @@ static void reap(bool block, unsigned *running)
     }
 }
 
+/* What the inetd child execs: argv[0] when it is a path (also right under valgrind and
+   similar wrappers, where /proc/self/exe is the wrapper), else the running binary. */
+static const char *self_path = "/proc/self/exe";
+
 static int run_forking(int lfd, unsigned long long maxconn, bool exec_child)
 {
     unsigned long long accepted = 0;
@@ -177,7 +181,7 @@ static int run_forking(int lfd, unsigned long long maxconn, bool exec_child)
                 if (cfd > 1)
                     close(cfd);
                 char *args[] = {"ist_server", "--inetd-child", NULL};
-                execv("/proc/self/exe", args);
+                execv(self_path, args);
                 note("execv: %s", errno_name(errno));
                 _exit(EXIT_OTHER);
             }
@@ -354,6 +358,8 @@ int main(int argc, char **argv)
         return EXIT_OTHER;
     }
     const char *mode = argv[1];
+    if (strchr(argv[0], '/') != NULL)
+        self_path = argv[0];
     unsigned port = (unsigned)parse_num(argv[3], 65535, "PORT");
     unsigned long long maxconn = argc == 5 ? parse_num(argv[4], ~0ull, "MAXCONN") : 0;
 

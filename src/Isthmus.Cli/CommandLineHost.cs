@@ -31,6 +31,17 @@ internal static class CommandLineHost
             Console.Error.WriteLine($"isthmus: {e.Message}");
             return e.ExitCode;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A bug or an unforeseen environment: still one readable line, the details only when asked for.
+            Console.Error.WriteLine($"isthmus: unexpected error: {e.GetType().Name}: {e.Message} (set ISTHMUS_TRACE=1 for details)");
+            if (Environment.GetEnvironmentVariable("ISTHMUS_TRACE") == "1")
+            {
+                Console.Error.WriteLine(e);
+            }
+
+            return ExitFailure;
+        }
     }
 
     private static string CommandPath(System.CommandLine.Parsing.CommandResult result)

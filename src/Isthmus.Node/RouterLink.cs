@@ -35,7 +35,21 @@ internal sealed class RouterLink(
     /// <summary>First enrolment; a refusal here is the user's problem and ends the agent with its reason.</summary>
     public async Task<NodeSessionState> EnrolAsync(CancellationToken cancellationToken)
     {
-        var (state, channel) = await ConnectAndEnrolAsync(cancellationToken).ConfigureAwait(false);
+        (NodeSessionState, ControlChannel) enrolled;
+        try
+        {
+            enrolled = await ConnectAndEnrolAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (System.Security.Authentication.AuthenticationException e)
+        {
+            throw new UserException($"TLS with router {router} failed: {e.InnerException?.Message ?? e.Message} (its certificate is not from this cluster's CA: is the cluster directory the router's?)", e, 1);
+        }
+        catch (Exception e) when (e is SocketException or IOException or TimeoutException or ProtocolException)
+        {
+            throw new UserException($"cannot enrol with router {router}: {e.Message} (is 'isthmus router' running for this site, and is its --lan address right?)", e, 1);
+        }
+
+        var (state, channel) = enrolled;
         Current = state;
         _channel = channel;
         return state;
