@@ -1,0 +1,59 @@
+using System.Buffers.Binary;
+using Isthmus.Core.Wire;
+using Xunit;
+
+namespace Isthmus.Core.Tests.Wire;
+
+/// <summary>The byte layout the C shim writes (native/preload/agent_rpc.c), checked field by field.</summary>
+public sealed class ShimMessageTests
+{
+    [Fact]
+    public void Request_ParsesTheShimsLayout()
+    {
+        var bytes = new byte[ShimRequest.Size];
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes, ShimRequest.Magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(4), 1);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(6), (ushort)ShimOp.Connect);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), 1);
+        bytes[12] = 100; bytes[13] = 64; bytes[14] = 2; bytes[15] = 2;           // dst 100.64.2.2
+        bytes[16] = 0x18; bytes[17] = 0xEB;                                       // dst port 6379
+        bytes[18] = 0x9C; bytes[19] = 0x40;                                       // src port 40000
+        bytes[20] = 127; bytes[21] = 100; bytes[22] = 1; bytes[23] = 2;          // src 127.100.1.2
+        Assert.True(ShimRequest.TryParse(bytes, out var request));
+        Assert.Equal(ShimOp.Connect, request.Op);
+        Assert.True(request.NonBlocking);
+        Assert.Equal(new VirtualEndpoint(0x64400202, 6379), request.Destination);
+        Assert.Equal(0x7F640102u, request.SourceAddress);
+        Assert.Equal(40000, request.SourcePort);
+
+        var written = new byte[ShimRequest.Size];
+        request.Write(written);
+        Assert.Equal(bytes, written);
+    }
+
+    [Fact]
+    public void Request_RejectsWrongSizeMagicVersionAndOp()
+    {
+        var good = new byte[ShimRequest.Size];
+        new ShimRequest(ShimOp.Peer, false, default, 1, 2).Write(good);
+        Assert.True(ShimRequest.TryParse(good, out _));
+        Assert.False(ShimRequest.TryParse(good.AsSpan(0, 31), out _));
+        foreach (var (offset, value) in new[] { (0, (byte)0), (4, (byte)7), (6, (byte)9) })
+        {
+            var bad = (byte[])good.Clone();
+            bad[offset] = value;
+            Assert.False(ShimRequest.TryParse(bad, out _));
+        }
+    }
+
+    [Fact]
+    public void Response_RoundTrips()
+    {
+        var bytes = new byte[ShimResponse.Size];
+        new ShimResponse(113, new VirtualEndpoint(0x64400303, 22)).Write(bytes);
+        Assert.Equal(113, BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(4)));
+        Assert.Equal(new byte[] { 100, 64, 3, 3, 0, 22 }, bytes[8..14]);
+        Assert.True(ShimResponse.TryParse(bytes, out var parsed));
+        Assert.Equal(113, parsed.Error);
+    }
+}
