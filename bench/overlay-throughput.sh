@@ -54,11 +54,11 @@ start_cluster() { # start_cluster NAME [--no-wan-encryption]: routers and nodes 
     "$isthmus" cluster new "$dir" --network 100.64.0.0/16 "$@" >/dev/null
     "$isthmus" cluster add-site "$dir" a --wan 203.0.113.1:7400 --lan 192.0.2.1:7401 >/dev/null
     "$isthmus" cluster add-site "$dir" b --wan 203.0.113.2:7400 --lan 198.51.100.1:7401 >/dev/null
-    X "$p-ga" "$isthmus" router "$dir" --site a --log-level Warning & pids+=($!)
-    X "$p-gb" "$isthmus" router "$dir" --site b --log-level Warning & pids+=($!)
+    ip netns exec "$p-ga" "$isthmus" router "$dir" --site a --log-level Warning & pids+=($!)
+    ip netns exec "$p-gb" "$isthmus" router "$dir" --site b --log-level Warning & pids+=($!)
     sleep 1.5
     for n in a1:a a2:a b1:b; do
-        X "$p-${n%:*}" "$isthmus" node "$dir" --site "${n#*:}" --name "${n%:*}" --log-level Warning > "$work/${n%:*}.vip" & pids+=($!)
+        ip netns exec "$p-${n%:*}" "$isthmus" node "$dir" --site "${n#*:}" --name "${n%:*}" --log-level Warning > "$work/${n%:*}.vip" & pids+=($!)
     done
     for n in a1 a2 b1; do
         for _ in $(seq 50); do [ -s "$work/$n.vip" ] && break; sleep 0.1; done
@@ -74,7 +74,7 @@ vip() { cut -d' ' -f2 "$work/$1.vip"; }
 iperf() { # iperf LABEL SERVER_NS CLIENT_NS TARGET [run]: one iperf3 run, prints "LABEL Gbit/s"
     local label=$1 sns=$2 cns=$3 target=$4 via=() cvia=()
     if [ "${5:-}" = run ]; then via=("$isthmus" run --node "${sns#"$p"-}" --); cvia=("$isthmus" run --node "${cns#"$p"-}" --); fi
-    X "$sns" "${via[@]}" iperf3 -s -1 -p 5201 > "$work/srv.log" 2>&1 & local s=$!
+    ip netns exec "$sns" "${via[@]}" iperf3 -s -1 -p 5201 > "$work/srv.log" 2>&1 & local s=$!
     sleep 0.4
     X "$cns" "${cvia[@]}" iperf3 -c "$target" -p 5201 -t "$seconds" -J > "$work/cli.json" 2>"$work/cli.err" || true
     wait "$s" 2>/dev/null || true

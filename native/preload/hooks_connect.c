@@ -178,11 +178,25 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
         return -1;
     }
 
+    /* Recorded before the real connect, so that no other thread can see the socket connected
+       (poll, epoll) and call getpeername while the entry is still missing. */
+    peer_cache_put(fd, dst_ip, dst_port, family);
+
     /* The kernel connects to the agent and its own result (0, EINPROGRESS, errno) is the
        program's result, so readiness, SO_ERROR and epoll stay native. */
     tlen = sa_make_v4(&target, family, shim_cfg.data_ip, shim_cfg.data_port);
     errno = saved;
-    return shim_real.connect(fd, (const struct sockaddr *)&target, tlen);
+    int rc = shim_real.connect(fd, (const struct sockaddr *)&target, tlen);
+    if (rc < 0 && errno != EINPROGRESS && errno != EINTR && errno != EALREADY &&
+        errno != EISCONN) {
+        /* The socket did not get connected. The entry would be harmless (getpeername uses it
+           only when the kernel peer is the data endpoint, and a later overlay connect
+           replaces it), but the cache is meant to hold only live connections. EINTR leaves a
+           blocking connect running in the background; EALREADY and EISCONN mean another
+           thread's connect of this socket is in progress or done, and its entry must stay. */
+        peer_cache_forget(fd); /* preserves errno */
+    }
+    return rc;
 }
 
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)

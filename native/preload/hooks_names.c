@@ -50,11 +50,22 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 
 /*
  * A socket the shim connected through the agent has the agent's data endpoint as its kernel
- * peer. The agent knows which VIP:port the program asked for, keyed by our local address.
- * Returns false (leaving *ss alone) if the agent cannot say.
+ * peer. connect() recorded the VIP:port the program asked for in the peer cache; failing that
+ * (exec since, or no SO_COOKIE) the agent knows it, keyed by our local address, as long as it
+ * still holds the registration. Returns false (leaving *ss alone) if neither can say.
  */
-static bool peer_from_agent(int fd, struct sockaddr_storage *ss)
+static bool overlay_peer(int fd, struct sockaddr_storage *ss)
 {
+    uint32_t ip;
+    uint16_t port;
+    int family;
+    /* The family must match the kernel's answer, whose length the caller reports. */
+    if (peer_cache_get(fd, &ip, &port, &family) && family == ss->ss_family) {
+        sa_make_v4(ss, family, ip, port);
+        return true;
+    }
+    shim_log("getpeername fd=%d: not in the peer cache; asking the agent", fd);
+
     struct sockaddr_storage local;
     socklen_t ll = sizeof local;
     uint32_t src_ip;
@@ -64,7 +75,8 @@ static bool peer_from_agent(int fd, struct sockaddr_storage *ss)
         return false;
     struct agent_reply reply;
     if (agent_rpc(AGENT_OP_PEER, 0, 0, 0, src_ip, src_port, &reply) < 0 || reply.error != 0) {
-        shim_log("getpeername fd=%d: agent has no answer; returning the real peer", fd);
+        shim_log("getpeername fd=%d: the agent has no answer either; returning the real peer",
+                 fd);
         return false;
     }
     /* Same family and therefore the same length as the kernel's answer. */
@@ -92,7 +104,7 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
     uint16_t port;
     if (sa_get_v4((const struct sockaddr *)&ss, sl, &ip, &port) && ip == shim_cfg.data_ip &&
         port == shim_cfg.data_port)
-        peer_from_agent(fd, &ss);
+        overlay_peer(fd, &ss);
     else
         sa_image_to_vip(&ss, sl);
     sa_copy_out(addr, len, &ss, sl);

@@ -2,8 +2,10 @@
  * Isthmus preload shim: shared declarations.
  *
  * The shim is pure address translation plus one stateless request to the node agent per
- * overlay connect (docs/ARCHITECTURE.md, "Shim <-> agent control socket"). It keeps no fds and
- * no per-socket state, so fork, exec, dup and close_range need no hooks.
+ * overlay connect (docs/ARCHITECTURE.md, "Shim <-> agent control socket"). It keeps no fds, and
+ * its only per-socket state is a cache for getpeername (peer_cache.c) that is keyed by the
+ * kernel's socket cookie and needs no cleanup, so fork, exec, dup, close and close_range need
+ * no hooks.
  *
  * This header must be the first include of every hook file, and those files must not define
  * _GNU_SOURCE (see the note in hooks_connect.c): it declares nothing that needs GNU extensions.
@@ -66,6 +68,15 @@ bool sa_is_unspecified(const struct sockaddr *sa, socklen_t len, bool *port_zero
 void sa_image_to_vip(struct sockaddr_storage *ss, socklen_t len);
 void sa_copy_out(struct sockaddr *dst, socklen_t *dst_len, const struct sockaddr_storage *src,
                  socklen_t src_len);
+
+/*
+ * peer_cache.c: the VIP:port (network order) and address family a socket was connected to
+ * through the agent, keyed by SO_COOKIE. Lock-free, never allocates, preserves errno; without
+ * SO_COOKIE (kernel < 4.12) put does nothing and get always misses.
+ */
+void peer_cache_put(int fd, uint32_t ip, uint16_t port, int family);
+void peer_cache_forget(int fd);
+bool peer_cache_get(int fd, uint32_t *ip, uint16_t *port, int *family);
 
 /* agent_rpc.c */
 enum { AGENT_OP_CONNECT = 1, AGENT_OP_PEER = 2 };

@@ -174,9 +174,6 @@ public sealed class NodeAgent
             return;
         }
 
-        // Open from the program's view already (its connect completed): getpeername must answer now,
-        // even while the leg is still being dialled.
-        _connects.MarkOpen(source, pending.Destination);
         try
         {
             var dial = await pending.Dial.ConfigureAwait(false);

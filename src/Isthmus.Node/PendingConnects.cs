@@ -12,7 +12,11 @@ internal sealed class PendingConnects
 {
     private static readonly TimeSpan Expiry = TimeSpan.FromSeconds(60);
     private readonly ConcurrentDictionary<(uint Address, ushort Port), PendingConnect> _pending = new();
+    private static readonly TimeSpan RecentLifetime = TimeSpan.FromMinutes(10);
+    private const int MaxRecent = 100_000;
     private readonly ConcurrentDictionary<(uint Address, ushort Port), VirtualEndpoint> _open = new();
+    private readonly ConcurrentDictionary<(uint Address, ushort Port), (VirtualEndpoint Destination, long ClosedMs)> _recent = new();
+    private long _nextPruneMs;
 
     public void Add((uint, ushort) source, PendingConnect connect)
     {
@@ -22,15 +26,38 @@ internal sealed class PendingConnects
             stale.Discard();
         }
 
+        _recent.TryRemove(source, out _);
         _pending[source] = connect;
         _ = ExpireAsync(source, connect);
     }
 
-    public bool TryTake((uint, ushort) source, out PendingConnect connect) => _pending.TryRemove(source, out connect!);
+    /// <summary>
+    /// Takes the announced connect for a program connection that just arrived and marks it open first, so
+    /// that a getpeername racing with us always finds it in one of the two tables.
+    /// </summary>
+    public bool TryTake((uint, ushort) source, out PendingConnect connect)
+    {
+        if (!_pending.TryGetValue(source, out connect!))
+        {
+            return false;
+        }
 
-    public void MarkOpen((uint, ushort) source, VirtualEndpoint destination) => _open[source] = destination;
+        _open[source] = connect.Destination;
+        return _pending.TryRemove(new KeyValuePair<(uint, ushort), PendingConnect>(source, connect));
+    }
 
-    public void MarkClosed((uint, ushort) source) => _open.TryRemove(source, out _);
+    /// <summary>
+    /// The relay ended, but the program's socket may live on (CLOSE_WAIT) and still ask getpeername; keep
+    /// the answer for a while. A later connect from the same source replaces it.
+    /// </summary>
+    public void MarkClosed((uint, ushort) source)
+    {
+        if (_open.TryRemove(source, out var destination))
+        {
+            _recent[source] = (destination, Environment.TickCount64);
+            PruneRecent();
+        }
+    }
 
     public bool TryGetPeer((uint, ushort) source, out VirtualEndpoint destination)
     {
@@ -45,7 +72,32 @@ internal sealed class PendingConnects
             return true;
         }
 
+        if (_recent.TryGetValue(source, out var recent))
+        {
+            destination = recent.Destination;
+            return true;
+        }
+
         return false;
+    }
+
+    private void PruneRecent()
+    {
+        var now = Environment.TickCount64;
+        if (now < Interlocked.Read(ref _nextPruneMs) && _recent.Count < MaxRecent)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _nextPruneMs, now + 30_000);
+        var horizon = now - (long)RecentLifetime.TotalMilliseconds;
+        foreach (var entry in _recent)
+        {
+            if (entry.Value.ClosedMs < horizon || _recent.Count > MaxRecent)
+            {
+                _recent.TryRemove(entry.Key, out _);
+            }
+        }
     }
 
     private async Task ExpireAsync((uint, ushort) source, PendingConnect connect)

@@ -57,6 +57,11 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 deadline.CancelAfter(TimeSpan.FromSeconds(5));
                 var n = await client.ReceiveAsync(buffer, SocketFlags.None, deadline.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    return; // a liveness probe (isthmus run, a second agent): connect and close
+                }
+
                 if (!ShimRequest.TryParse(buffer.AsSpan(0, n), out var request))
                 {
                     logger.LogWarning("Ignored a malformed shim request ({Bytes} bytes)", n);
