@@ -23,4 +23,13 @@ public sealed class RouterMetrics
     public void LegRefused() => Interlocked.Increment(ref _legsRefused);
 
     public void Relayed(long bytes) => Interlocked.Add(ref _bytesRelayed, bytes);
+
+    /// <summary>The Prometheus exposition of these counters and the live node count.</summary>
+    public string Render(string site, int liveNodes) => new Core.Metrics.PrometheusText()
+        .Counter("isthmus_router_streams_opened_total", "Streams relayed (both legs open).", StreamsOpened, $"site=\"{site}\"")
+        .Counter("isthmus_router_streams_failed_total", "Streams whose next hop could not be opened.", StreamsFailed, $"site=\"{site}\"")
+        .Counter("isthmus_router_legs_refused_total", "Legs refused: bad header, failed authentication, replay.", LegsRefused, $"site=\"{site}\"")
+        .Counter("isthmus_router_relayed_bytes_total", "Bytes relayed, both directions, counted when a stream ends.", BytesRelayed, $"site=\"{site}\"")
+        .Gauge("isthmus_router_nodes_live", "Nodes enrolled now.", liveNodes, $"site=\"{site}\"")
+        .ToString();
 }

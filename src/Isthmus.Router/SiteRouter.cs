@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using Isthmus.Core;
+using Isthmus.Core.Metrics;
 using Isthmus.Core.Relay;
 using Isthmus.Core.Security;
 using Isthmus.Core.Wire;
@@ -48,10 +49,11 @@ public sealed class SiteRouter
     }
 
     /// <summary>Binds both endpoints (so errors show before "ready"), then serves until cancelled.</summary>
-    public async Task RunAsync(IPEndPoint lanBind, IPEndPoint wanBind, Action? ready, CancellationToken cancellationToken)
+    public async Task RunAsync(IPEndPoint lanBind, IPEndPoint wanBind, IPEndPoint? metricsBind, Action? ready, CancellationToken cancellationToken)
     {
         using var lan = Bind(lanBind, "LAN (--lan)");
         using var wan = lanBind.Equals(wanBind) ? null : Bind(wanBind, "WAN (--wan)");
+        using var metrics = metricsBind is null ? null : MetricsEndpoint.Bind(metricsBind);
         _logger.LogInformation("Router {Router} up: subnet {Subnet}, LAN {Lan}, WAN {Wan}, WAN legs {Encryption}",
             _context.Name, _context.Site.Subnet, lan.LocalEndPoint, wan?.LocalEndPoint ?? lan.LocalEndPoint,
             _context.Cluster.Cluster.WanEncryption ? "encrypted (TLS 1.3)" : "cleartext (HMAC-authenticated)");
@@ -60,6 +62,13 @@ public sealed class SiteRouter
         if (wan is not null)
         {
             loops.Add(AcceptLoop.RunAsync(wan, (s, ct) => HandleAsync(s, fromWan: true, ct), _logger, cancellationToken));
+        }
+
+        if (metrics is not null)
+        {
+            _logger.LogInformation("Prometheus metrics on http://{Endpoint}/metrics", metrics.LocalEndPoint);
+            var endpoint = new MetricsEndpoint(() => _context.Metrics.Render(_context.Site.Name, _context.Registry.LiveCount), _logger);
+            loops.Add(endpoint.RunAsync(metrics, cancellationToken));
         }
 
         await Task.WhenAll(loops).ConfigureAwait(false);

@@ -191,6 +191,25 @@ public sealed partial class ApplicationTests(OverlayFixture fixture, ITestOutput
         }
     }
 
+    [Fact]
+    public async Task RouterMetrics_CountStreamsAndLiveNodes()
+    {
+        var echo = Cluster.StartProgram("b1", IsthmusPaths.Native("ist_server"), "fork", Cluster.Vips["b1"], "7400", "1");
+        await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+        var before = StreamsOpened(await Cluster.ScrapeRouterMetricsAsync("a"));
+        var result = await Cluster.RunProgramAsync("a1", Short, IsthmusPaths.Native("ist_client"), "block", Cluster.Vips["b1"], "7400", "100");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var metrics = await Cluster.ScrapeRouterMetricsAsync("a");
+        output.WriteLine(metrics);
+        Assert.Contains("isthmus_router_nodes_live{site=\"a\"} 2", metrics, StringComparison.Ordinal);
+        Assert.Equal(before + 1, StreamsOpened(metrics));
+        Assert.Contains("# TYPE isthmus_router_relayed_bytes_total counter", metrics, StringComparison.Ordinal);
+        await echo.StopAsync();
+    }
+
+    private static long StreamsOpened(string metrics) =>
+        long.Parse(Regex.Match(metrics, "isthmus_router_streams_opened_total\\{site=\"a\"\\} ([0-9]+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
     [GeneratedRegex("Server listening on")]
     private static partial Regex ServerListening();
 

@@ -78,6 +78,24 @@ public sealed class NegativeTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WanCut_IntraSiteTrafficDoesNotNeedIt()
+    {
+        // Two nodes of one site talk through their own router only: with the WAN link down they still do.
+        await Cluster.Topology.CutWanAsync("a");
+        try
+        {
+            await AssertEchoWorksAsync("a1", "a2", "7311");
+            await AssertEchoWorksAsync("b1", "b2", "7312");
+        }
+        finally
+        {
+            await Cluster.Topology.RestoreWanAsync("a");
+        }
+
+        await AssertEchoWorksAsync("a1", "b1", "7313");
+    }
+
+    [Fact]
     public async Task NodeAgentKilled_ItsVipBecomesUnreachable_OthersWork_AndItComesBackWithTheSameVip()
     {
         var vip = Cluster.Vips["b1"];

@@ -12,6 +12,7 @@ public sealed partial class OverlayCluster : IAsyncDisposable
 {
     public const int RouterPort = 7400;
     public const int LanPort = 7401;
+    public const int MetricsPort = 9400;
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private readonly ITestOutputHelper? _log;
     private readonly Dictionary<string, HostProcess> _routers = [];
@@ -113,7 +114,8 @@ public sealed partial class OverlayCluster : IAsyncDisposable
 
     public void StartRouter(string site)
     {
-        _routers[site] = StartIsthmus(Site(site).Gateway, "router", ClusterDirectory, "--site", site);
+        var gateway = Site(site).Gateway;
+        _routers[site] = StartIsthmus(gateway, "router", ClusterDirectory, "--site", site, "--metrics", $"{gateway.Address}:{MetricsPort}");
     }
 
     public async Task WaitForRouterAsync(string site)
@@ -132,6 +134,14 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         _vips[node] = vip;
         _log?.WriteLine($"node {node} up: {vip}");
         return vip;
+    }
+
+    /// <summary>Scrapes a router's Prometheus endpoint from its gateway namespace.</summary>
+    public async Task<string> ScrapeRouterMetricsAsync(string site)
+    {
+        var gateway = Site(site).Gateway;
+        var result = await gateway.RunAsync("/usr/bin/python3", ["-c", "import sys,urllib.request as u; print(u.urlopen(sys.argv[1], timeout=10).read().decode())", $"http://{gateway.Address}:{MetricsPort}/metrics"], StartTimeout).ConfigureAwait(false);
+        return result.EnsureSuccess().StandardOutput;
     }
 
     public async Task StopNodeAsync(string node)
