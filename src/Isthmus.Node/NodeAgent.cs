@@ -185,7 +185,9 @@ public sealed class NodeAgent
                 return;
             }
 
-            await StreamRelay.RunAsync(local, dial.Endpoint, cancellationToken).ConfigureAwait(false);
+            _logger.LogDebug("Stream {Stream} {Src} -> {Dst} open (outbound)", pending.StreamId, remote, pending.Destination);
+            var result = await StreamRelay.RunAsync(local, dial.Endpoint, cancellationToken).ConfigureAwait(false);
+            _logger.LogDebug("Stream {Stream} closed: {Up} B up, {Down} B down{Failed}", pending.StreamId, result.BytesAToB, result.BytesBToA, result.Failed ? ", reset" : "");
         }
         finally
         {
@@ -240,7 +242,9 @@ public sealed class NodeAgent
             return;
         }
 
-        await StreamRelay.RunAsync(leg, program, cancellationToken).ConfigureAwait(false);
+        _logger.LogDebug("Stream {Stream} {Src} -> {Dst} open (inbound)", header.StreamId, header.Source, header.Destination);
+        var relayed = await StreamRelay.RunAsync(leg, program, cancellationToken).ConfigureAwait(false);
+        _logger.LogDebug("Stream {Stream} closed: {In} B in, {Out} B out{Failed}", header.StreamId, relayed.BytesAToB, relayed.BytesBToA, relayed.Failed ? ", reset" : "");
     }
 
     /// <summary>

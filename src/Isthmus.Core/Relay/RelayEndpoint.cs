@@ -26,16 +26,23 @@ public sealed class RelayEndpoint : IAsyncDisposable
     /// <summary>Sends our end-of-stream (TLS close_notify, then FIN) while still reading.</summary>
     public async ValueTask ShutdownSendAsync()
     {
-        try
+        if (Stream is SslStream tls)
         {
-            if (Stream is SslStream tls)
+            try
             {
                 await tls.ShutdownAsync().ConfigureAwait(false);
             }
+            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+            {
+                // No close_notify possible: the FIN below still ends the stream for the peer.
+            }
+        }
 
+        try
+        {
             Socket.Shutdown(SocketShutdown.Send);
         }
-        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // The peer is already gone; the other direction will see it.
         }

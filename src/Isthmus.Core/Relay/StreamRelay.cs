@@ -45,7 +45,12 @@ public static class StreamRelay
                 if (buffer is null)
                 {
                     // Wait for data without holding a buffer, so thousands of idle streams cost no memory.
-                    await from.Stream.ReadAsync(Memory<byte>.Empty, aborted.Token).ConfigureAwait(false);
+                    // Only on plain sockets: TLS streams keep their buffer (SslStream buffers records itself).
+                    if (!from.IsTls)
+                    {
+                        await from.Stream.ReadAsync(Memory<byte>.Empty, aborted.Token).ConfigureAwait(false);
+                    }
+
                     buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
                 }
 

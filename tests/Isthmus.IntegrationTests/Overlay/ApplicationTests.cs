@@ -20,7 +20,10 @@ public sealed partial class ApplicationTests(OverlayFixture fixture, ITestOutput
 
     [Theory]
     [MemberData(nameof(Pairs))]
-    public async Task Iperf3_ForwardReverseAndParallel_BothEndsAgree(string client, string server)
+    public Task Iperf3_ForwardReverseAndParallel_BothEndsAgree(string client, string server) =>
+        Cluster.WithLogsOnFailureAsync(output, () => IperfAsync(client, server));
+
+    private async Task IperfAsync(string client, string server)
     {
         var serverVip = Cluster.Vips[server];
         foreach (var extra in new[] { Array.Empty<string>(), ["-R"], ["-P", "4"], ["-R", "-P", "4"] })

@@ -31,7 +31,10 @@ public sealed partial class ConformanceTests(OverlayFixture fixture, ITestOutput
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task EveryConnectStyle_EchoesExactBytes_WithVirtualAddresses(string client, string server, string serverMode, string bind)
+    public Task EveryConnectStyle_EchoesExactBytes_WithVirtualAddresses(string client, string server, string serverMode, string bind) =>
+        Cluster.WithLogsOnFailureAsync(output, () => EchoAllStylesAsync(client, server, serverMode, bind));
+
+    private async Task EchoAllStylesAsync(string client, string server, string serverMode, string bind)
     {
         var serverVip = Cluster.Vips[server];
         var clientVip = Cluster.Vips[client];

@@ -115,7 +115,7 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public void StartRouter(string site)
     {
         var gateway = Site(site).Gateway;
-        _routers[site] = StartIsthmus(gateway, "router", ClusterDirectory, "--site", site, "--metrics", $"{gateway.Address}:{MetricsPort}");
+        _routers[site] = StartIsthmus(gateway, "router", ClusterDirectory, "--site", site, "--log-level", "Debug", "--metrics", $"{gateway.Address}:{MetricsPort}");
     }
 
     public async Task WaitForRouterAsync(string site)
@@ -127,13 +127,38 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public async Task<string> StartNodeAsync(string node)
     {
         var site = NodeNameRegex().Match(node).Groups[1].Value;
-        var agent = StartIsthmus(Host(node), "node", ClusterDirectory, "--site", site, "--name", node);
+        var agent = StartIsthmus(Host(node), "node", ClusterDirectory, "--site", site, "--name", node, "--log-level", "Debug");
         _agents[node] = agent;
         var line = await agent.WaitForLineAsync(l => l.StartsWith(node + " ", StringComparison.Ordinal), StartTimeout, OutputStream.StandardOutput).ConfigureAwait(false);
         var vip = line.Split(' ')[1];
         _vips[node] = vip;
         _log?.WriteLine($"node {node} up: {vip}");
         return vip;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="test"/>; if it fails, writes the last log lines of every router and agent to the
+    /// test output first, so a failure in CI says which hop did what.
+    /// </summary>
+    public async Task WithLogsOnFailureAsync(ITestOutputHelper output, Func<Task> test)
+    {
+        try
+        {
+            await test().ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (var (name, process) in _routers.Select(r => ("router " + r.Key, r.Value)).Concat(_agents.Select(a => ("agent " + a.Key, a.Value))))
+            {
+                output.WriteLine($"--- {name} (last 60 log lines)");
+                foreach (var line in process.StandardErrorLines.TakeLast(60))
+                {
+                    output.WriteLine(line);
+                }
+            }
+
+            throw;
+        }
     }
 
     /// <summary>Scrapes a router's Prometheus endpoint from its gateway namespace.</summary>
