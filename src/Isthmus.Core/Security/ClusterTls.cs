@@ -12,6 +12,30 @@ namespace Isthmus.Core.Security;
 /// </summary>
 public static class ClusterTls
 {
+    /// <summary>Server options from a prepared identity (routers build it once, not per connection).</summary>
+    public static SslServerAuthenticationOptions ServerOptions(SslStreamCertificateContext identity, bool requireClientCertificate,
+        RemoteCertificateValidationCallback? validateClient) => new()
+        {
+            ServerCertificateContext = identity,
+            EnabledSslProtocols = SslProtocols.Tls13,
+            ClientCertificateRequired = requireClientCertificate,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = validateClient,
+        };
+
+    /// <summary>Client options from a prepared identity (or none) and a validation callback.</summary>
+    public static SslClientAuthenticationOptions ClientOptions(SslStreamCertificateContext? identity, string expectedServerDnsName,
+        RemoteCertificateValidationCallback validateServer) => new()
+        {
+            TargetHost = expectedServerDnsName,
+            // A context (rather than a certificate collection) makes SslStream present this certificate even when
+            // the server sends no list of acceptable CAs.
+            ClientCertificateContext = identity,
+            EnabledSslProtocols = SslProtocols.Tls13,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            RemoteCertificateValidationCallback = validateServer,
+        };
+
     /// <summary>
     /// Options for the accepting side (a router). Make them once per listener and reuse them for every
     /// connection: creating the certificate context builds the certificate chain.
@@ -22,16 +46,9 @@ public static class ClusterTls
     /// <param name="expectedClientDnsName">When a client certificate is required, the name it must carry, or null for any router of this CA.</param>
     /// <param name="logger">Where refused certificates are logged.</param>
     public static SslServerAuthenticationOptions ServerOptions(X509Certificate2 identity, X509Certificate2 ca,
-        bool requireClientCertificate, string? expectedClientDnsName = null, ILogger? logger = null) => new()
-        {
-            ServerCertificateContext = SslStreamCertificateContext.Create(identity, additionalCertificates: null, offline: true),
-            EnabledSslProtocols = SslProtocols.Tls13,
-            ClientCertificateRequired = requireClientCertificate,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            RemoteCertificateValidationCallback = requireClientCertificate
-                ? PeerCertificateValidator.Callback(ca, expectedClientDnsName, logger)
-                : null,
-        };
+        bool requireClientCertificate, string? expectedClientDnsName = null, ILogger? logger = null) =>
+        ServerOptions(SslStreamCertificateContext.Create(identity, additionalCertificates: null, offline: true), requireClientCertificate,
+            requireClientCertificate ? PeerCertificateValidator.Callback(ca, expectedClientDnsName, logger) : null);
 
     /// <summary>
     /// Options for the dialling side: a node to its router (no <paramref name="identity"/>) or a router to a peer
@@ -42,16 +59,7 @@ public static class ClusterTls
     /// <param name="expectedServerDnsName">The server's name, <c>router.SITE.CLUSTER</c>; also sent as SNI.</param>
     /// <param name="logger">Where refused certificates are logged.</param>
     public static SslClientAuthenticationOptions ClientOptions(X509Certificate2? identity, X509Certificate2 ca,
-        string expectedServerDnsName, ILogger? logger = null) => new()
-        {
-            TargetHost = expectedServerDnsName,
-            // A context (rather than a certificate collection) makes SslStream present this certificate even when
-            // the server sends no list of acceptable CAs.
-            ClientCertificateContext = identity is null
-                ? null
-                : SslStreamCertificateContext.Create(identity, additionalCertificates: null, offline: true),
-            EnabledSslProtocols = SslProtocols.Tls13,
-            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            RemoteCertificateValidationCallback = PeerCertificateValidator.Callback(ca, expectedServerDnsName, logger),
-        };
+        string expectedServerDnsName, ILogger? logger = null) =>
+        ClientOptions(identity is null ? null : SslStreamCertificateContext.Create(identity, additionalCertificates: null, offline: true),
+            expectedServerDnsName, PeerCertificateValidator.Callback(ca, expectedServerDnsName, logger));
 }

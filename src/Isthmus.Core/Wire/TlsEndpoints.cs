@@ -1,17 +1,16 @@
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
+using Isthmus.Core.Security;
 
 namespace Isthmus.Core.Wire;
 
 /// <summary>
-/// TLS 1.3 only, certificates checked against the cluster CA alone (never the system store), no revocation
-/// lookups (compute nodes have no Internet). Names are <c>router.SITE.CLUSTER</c>.
+/// Authenticated streams over connected sockets, with the options of <see cref="ClusterTls"/> (TLS 1.3 only,
+/// cluster CA only, no revocation lookups). Router names are <c>router.SITE.CLUSTER</c>.
 /// </summary>
 public static class TlsEndpoints
 {
-    public static string RouterName(string site, string cluster) => $"router.{site}.{cluster}";
+    public static string RouterName(string site, string cluster) => ClusterCa.RouterDnsName(site, cluster);
 
     public static async Task<SslStream> ServerAsync(Socket socket, SslStreamCertificateContext identity, bool requireClientCertificate,
         RemoteCertificateValidationCallback? validateClient, CancellationToken cancellationToken)
@@ -19,14 +18,7 @@ public static class TlsEndpoints
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
         try
         {
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificateContext = identity,
-                ClientCertificateRequired = requireClientCertificate,
-                EnabledSslProtocols = SslProtocols.Tls13,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                RemoteCertificateValidationCallback = validateClient,
-            }, cancellationToken).ConfigureAwait(false);
+            await tls.AuthenticateAsServerAsync(ClusterTls.ServerOptions(identity, requireClientCertificate, validateClient), cancellationToken).ConfigureAwait(false);
             return tls;
         }
         catch
@@ -42,14 +34,7 @@ public static class TlsEndpoints
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
         try
         {
-            await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = targetHost,
-                ClientCertificateContext = identity,
-                EnabledSslProtocols = SslProtocols.Tls13,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                RemoteCertificateValidationCallback = validateServer,
-            }, cancellationToken).ConfigureAwait(false);
+            await tls.AuthenticateAsClientAsync(ClusterTls.ClientOptions(identity, targetHost, validateServer), cancellationToken).ConfigureAwait(false);
             return tls;
         }
         catch
