@@ -23,21 +23,14 @@ public sealed class RelayEndpoint : IAsyncDisposable
 
     public bool IsTls => Stream is SslStream;
 
-    /// <summary>Sends our end-of-stream (TLS close_notify, then FIN) while still reading.</summary>
-    public async ValueTask ShutdownSendAsync()
+    /// <summary>
+    /// Sends our end-of-stream (a TCP FIN) while still reading. On TLS legs this deliberately sends no
+    /// close_notify: .NET's SslStream on OpenSSL is not safe against a shutdown racing a read on the other
+    /// direction ("wrong version number" from SSL_shutdown, seen in CI), and the peer's SslStream reads a
+    /// FIN as end of stream anyway. An on-path attacker who can inject a FIN could equally inject a reset.
+    /// </summary>
+    public ValueTask ShutdownSendAsync()
     {
-        if (Stream is SslStream tls)
-        {
-            try
-            {
-                await tls.ShutdownAsync().ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
-            {
-                // No close_notify possible: the FIN below still ends the stream for the peer.
-            }
-        }
-
         try
         {
             Socket.Shutdown(SocketShutdown.Send);
@@ -46,6 +39,8 @@ public sealed class RelayEndpoint : IAsyncDisposable
         {
             // The peer is already gone; the other direction will see it.
         }
+
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Closes with a reset (SO_LINGER 0) so the far program sees ECONNRESET, not a clean end.</summary>

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Net.Sockets;
 
 namespace Isthmus.Core.Relay;
 
@@ -70,9 +69,10 @@ public static class StreamRelay
                 }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException
-                                      or System.Security.Authentication.AuthenticationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // IOException, SocketException, cancellation, and whatever a TLS library throws (OpenSSL
+            // errors surface as CryptographicException subtypes): every one of them ends this stream only.
             // One side failed: stop the other direction too and reset both ends.
             await aborted.CancelAsync().ConfigureAwait(false);
             return (total, CopyOutcome.Failed);
