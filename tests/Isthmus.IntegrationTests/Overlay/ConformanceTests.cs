@@ -123,6 +123,31 @@ public sealed partial class ConformanceTests(OverlayFixture fixture, ITestOutput
         }
     }
 
+    [Fact]
+    public async Task NonVirtualAddresses_BehaveExactlyAsWithoutIsthmus()
+    {
+        // A plain server on site a's gateway, reached by its real address from an interposed program on a1.
+        var gateway = Cluster.Site("a").Gateway;
+        var native = gateway.Start(IsthmusPaths.Native("ist_server"), "fork", gateway.Address, "7500", "0");
+        try
+        {
+            await native.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Timeout);
+            var real = await Cluster.RunProgramAsync("a1", Timeout, IsthmusPaths.Native("ist_client"), "nonblock", gateway.Address, "7500", "70000");
+            Assert.True(real.ExitCode == 0, real.ToString());
+            Assert.Contains($"CONNECTED local={Cluster.Host("a1").Address}:", real.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains($"peer={gateway.Address}:7500", real.StandardOutput, StringComparison.Ordinal);
+            await native.WaitForLineAsync(l => l.StartsWith($"ACCEPT peer={Cluster.Host("a1").Address}:", StringComparison.Ordinal), Timeout);
+
+            // The other site's real address has no route from a compute node, with or without Isthmus.
+            var unrouted = await Cluster.RunProgramAsync("a1", Timeout, IsthmusPaths.Native("ist_client"), "block", Cluster.Host("b1").Address, "7500", "1");
+            Assert.Contains("CONNECT_ERROR errno=ENETUNREACH", unrouted.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await native.StopAsync();
+        }
+    }
+
     [GeneratedRegex(@"CONNECTED local=(?<lip>[0-9.]+):(?<lport>[0-9]+) peer=(?<pip>[0-9.]+):(?<pport>[0-9]+)")]
     private static partial Regex Connected();
 }

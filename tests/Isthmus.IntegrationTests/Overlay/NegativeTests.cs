@@ -179,6 +179,20 @@ public sealed class NegativeTests(ITestOutputHelper output) : IAsyncLifetime
         await AssertEchoWorksAsync("a1", "b1", "7310");
     }
 
+    [Fact]
+    public async Task CleartextWanLegs_WhenTheClusterOptsOut_CarryStreamsByteExact()
+    {
+        await using var clear = await OverlayCluster.StartAsync(output, sites: 2, nodesPerSite: 1, wanEncryption: false);
+        await clear.Routers["a"].WaitForLineAsync(l => l.Contains("WAN legs cleartext (HMAC-authenticated)", StringComparison.Ordinal), Timeout);
+        var echo = clear.StartProgram("b1", IsthmusPaths.Native("ist_server"), "fork", clear.Vips["b1"], "7314", "1");
+        await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Timeout);
+        var result = await clear.RunProgramAsync("a1", Timeout, IsthmusPaths.Native("ist_client"), "block", clear.Vips["b1"], "7314", "3000000");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("OK bytes=3000000", result.StandardOutput, StringComparison.Ordinal);
+        await echo.WaitForLineAsync(l => l.StartsWith($"ACCEPT peer={clear.Vips["a1"]}:", StringComparison.Ordinal), Timeout);
+        await echo.StopAsync();
+    }
+
     private string CopyCluster(string name)
     {
         var target = Path.Combine(Cluster.WorkDirectory, name);
