@@ -127,14 +127,6 @@ public sealed class NodeRegistry
         }
     }
 
-    public IReadOnlyList<NodeSession> LiveSessions()
-    {
-        lock (_lock)
-        {
-            return [.. _liveByVip.Values];
-        }
-    }
-
     private bool IsAssignable(uint vip) => _subnet.Contains(vip) && vip > RouterVip && vip < _subnet.Last;
 
     private uint AllocateVip()

@@ -8,9 +8,6 @@ public static partial class Libc
     [LibraryImport("libc", EntryPoint = "getuid")]
     public static partial uint GetUid();
 
-    [LibraryImport("libc", EntryPoint = "getpid")]
-    public static partial int GetPid();
-
     [LibraryImport("libc", EntryPoint = "execve", SetLastError = true)]
     public static unsafe partial int Execve(byte* path, byte** argv, byte** envp);
 
