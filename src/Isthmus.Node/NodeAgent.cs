@@ -222,7 +222,7 @@ public sealed class NodeAgent
         if (refusal is not null)
         {
             _logger.LogWarning("Refused inbound leg {Stream} from {Remote}: {Reason}", header.StreamId, socket.RemoteEndPoint, refusal);
-            await TryReplyAsync(leg, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
+            await LegConnector.TryReplyAsync(leg, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
             leg.Abort();
             return;
         }
@@ -230,12 +230,12 @@ public sealed class NodeAgent
         var (program, status) = await ConnectToProgramAsync(header, cancellationToken).ConfigureAwait(false);
         if (program is null)
         {
-            await TryReplyAsync(leg, status, cancellationToken).ConfigureAwait(false);
+            await LegConnector.TryReplyAsync(leg, status, cancellationToken).ConfigureAwait(false);
             await leg.DisposeAsync().ConfigureAwait(false);
             return;
         }
 
-        if (!await TryReplyAsync(leg, LegStatus.Ok, cancellationToken).ConfigureAwait(false))
+        if (!await LegConnector.TryReplyAsync(leg, LegStatus.Ok, cancellationToken).ConfigureAwait(false))
         {
             program.Abort();
             leg.Abort();
@@ -285,19 +285,6 @@ public sealed class NodeAgent
         }
 
         return (null, LegStatus.HostUnreachable);
-    }
-
-    private static async Task<bool> TryReplyAsync(RelayEndpoint leg, LegStatus status, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await LegConnector.ReplyAsync(leg.Stream, status, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-        {
-            return false;
-        }
     }
 
     private static void TryDelete(string path)

@@ -23,7 +23,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         catch (Exception e) when (e is ProtocolException or IOException or SocketException)
         {
             context.Metrics.LegRefused();
-            logger.LogWarning("Dropped leg from {Remote}: {Reason}", SafeRemote(inbound), e.Message);
+            logger.LogWarning("Dropped leg from {Remote}: {Reason}", inbound.RemoteDescription, e.Message);
             inbound.Abort();
             return;
         }
@@ -32,8 +32,8 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         if (refusal is not null)
         {
             context.Metrics.LegRefused();
-            logger.LogWarning("Refused leg {Stream} {Src} -> {Dst} from {Remote}: {Reason}", header.StreamId, header.Source, header.Destination, SafeRemote(inbound), refusal);
-            await ReplyQuietlyAsync(inbound, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
+            logger.LogWarning("Refused leg {Stream} {Src} -> {Dst} from {Remote}: {Reason}", header.StreamId, header.Source, header.Destination, inbound.RemoteDescription, refusal);
+            await LegConnector.TryReplyAsync(inbound, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
             inbound.Abort();
             return;
         }
@@ -43,7 +43,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         {
             context.Metrics.StreamFailed();
             logger.LogInformation("Stream {Stream} {Src} -> {Dst} not opened: {Status} ({Detail})", header.StreamId, header.Source, header.Destination, dial.Status, dial.Detail);
-            await ReplyQuietlyAsync(inbound, dial.Status, cancellationToken).ConfigureAwait(false);
+            await LegConnector.TryReplyAsync(inbound, dial.Status, cancellationToken).ConfigureAwait(false);
             await inbound.DisposeAsync().ConfigureAwait(false);
             return;
         }
@@ -158,28 +158,5 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         }
 
         return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader, secure, context.DialTimeout, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task ReplyQuietlyAsync(RelayEndpoint endpoint, LegStatus status, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await LegConnector.ReplyAsync(endpoint.Stream, status, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-        {
-        }
-    }
-
-    private static string SafeRemote(RelayEndpoint endpoint)
-    {
-        try
-        {
-            return endpoint.Socket.RemoteEndPoint?.ToString() ?? "?";
-        }
-        catch (ObjectDisposedException)
-        {
-            return "?";
-        }
     }
 }

@@ -170,20 +170,23 @@ public sealed class SiteRouter
             return false;
         }
 
+        // One chain build per handshake, then the name decides which site's router this is.
         using var cert = new System.Security.Cryptography.X509Certificates.X509Certificate2(presented);
-        foreach (var candidate in _context.Cluster.Sites)
+        if (!PeerCertificateValidator.Validate(cert, _context.CaCertificate, expectedDnsName: null, out var reason))
         {
-            if (candidate.Name != _context.Site.Name
-                && PeerCertificateValidator.Validate(cert, _context.CaCertificate, TlsEndpoints.RouterName(candidate.Name, _context.Cluster.Cluster.Name), out _))
-            {
-                site = candidate.Name;
-                return true;
-            }
+            _logger.LogWarning("Peer certificate {Subject} refused: {Reason}", cert.Subject, reason);
+            return false;
         }
 
-        PeerCertificateValidator.Validate(cert, _context.CaCertificate, null, out var reason);
-        _logger.LogWarning("Peer certificate {Subject} refused: {Reason}", cert.Subject, reason.Length > 0 ? reason : "not a router of another site of this cluster");
-        return false;
+        site = _context.Cluster.Sites
+            .Where(s => s.Name != _context.Site.Name)
+            .FirstOrDefault(s => cert.MatchesHostname(TlsEndpoints.RouterName(s.Name, _context.Cluster.Cluster.Name), allowWildcards: false))?.Name;
+        if (site is null)
+        {
+            _logger.LogWarning("Peer certificate {Subject} refused: not a router of another site of this cluster", cert.Subject);
+        }
+
+        return site is not null;
     }
 }
 

@@ -50,7 +50,7 @@ public static class AcceptLoop
                 }
                 catch (Exception e)
                 {
-                    logger.LogWarning(e, "Connection from {Remote} failed", SafeRemote(accepted));
+                    logger.LogWarning(e, "Connection from {Remote} failed", Describe(accepted));
                     accepted.Dispose();
                 }
             }, CancellationToken.None);
@@ -91,7 +91,8 @@ public static class AcceptLoop
         }
     }
 
-    private static string SafeRemote(Socket socket)
+    /// <summary>The peer's address for log lines, also after the socket was closed.</summary>
+    public static string Describe(Socket socket)
     {
         try
         {

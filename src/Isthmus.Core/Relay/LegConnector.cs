@@ -110,6 +110,20 @@ public static class LegConnector
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Answers a leg whose dialer may already be gone; false if the answer could not be sent.</summary>
+    public static async Task<bool> TryReplyAsync(RelayEndpoint leg, LegStatus status, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReplyAsync(leg.Stream, status, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
     private static async ValueTask DisposeQuietlyAsync(Stream? stream, Socket socket)
     {
         if (stream is not null)

@@ -23,6 +23,9 @@ public sealed class RelayEndpoint : IAsyncDisposable
 
     public bool IsTls => Stream is SslStream;
 
+    /// <summary>The peer's address for log lines, also after the socket was closed.</summary>
+    public string RemoteDescription => AcceptLoop.Describe(Socket);
+
     /// <summary>
     /// Sends our end-of-stream (a TCP FIN) while still reading. On TLS legs this deliberately sends no
     /// close_notify: .NET's SslStream on OpenSSL is not safe against a shutdown racing a read on the other

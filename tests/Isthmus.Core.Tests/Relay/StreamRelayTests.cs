@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using Isthmus.Core.Relay;
@@ -9,42 +8,18 @@ namespace Isthmus.Core.Tests.Relay;
 /// <summary>The relay on real loopback TCP sockets: client ⇄ [relay] ⇄ server.</summary>
 public sealed class StreamRelayTests
 {
-    private static async Task<(Socket Outer, Socket Inner)> PairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var outer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await outer.ConnectAsync(listener.LocalEndPoint!);
-        var inner = await listener.AcceptAsync();
-        return (outer, inner);
-    }
-
-    private static async Task<byte[]> ReadToEndAsync(Socket socket)
-    {
-        using var collected = new MemoryStream();
-        var buffer = new byte[65536];
-        int n;
-        while ((n = await socket.ReceiveAsync(buffer)) > 0)
-        {
-            collected.Write(buffer, 0, n);
-        }
-
-        return collected.ToArray();
-    }
-
     [Fact]
     public async Task CopiesBothWays_ByteExact_AndPropagatesHalfClose()
     {
-        var (client, relayA) = await PairAsync();
-        var (relayB, server) = await PairAsync();
+        var (client, relayA) = await LoopbackSockets.PairAsync();
+        var (relayB, server) = await LoopbackSockets.PairAsync();
         var relay = StreamRelay.RunAsync(new RelayEndpoint(relayA), new RelayEndpoint(relayB));
         var upstream = RandomNumberGenerator.GetBytes(10 << 20);
         var downstream = RandomNumberGenerator.GetBytes(3 << 20);
 
         var serverSide = Task.Run(async () =>
         {
-            var received = await ReadToEndAsync(server); // ends only because the client's FIN crossed the relay
+            var received = await LoopbackSockets.ReadToEndAsync(server); // ends only because the client's FIN crossed the relay
             await server.SendAsync(downstream);
             server.Shutdown(SocketShutdown.Send);
             return received;
@@ -52,7 +27,7 @@ public sealed class StreamRelayTests
         var sending = client.SendAsync(upstream);
         await sending;
         client.Shutdown(SocketShutdown.Send);
-        var back = await ReadToEndAsync(client);
+        var back = await LoopbackSockets.ReadToEndAsync(client);
 
         Assert.Equal(upstream, await serverSide);
         Assert.Equal(downstream, back);
@@ -67,8 +42,8 @@ public sealed class StreamRelayTests
     [Fact]
     public async Task ResetOnOneSide_ResetsTheOther()
     {
-        var (client, relayA) = await PairAsync();
-        var (relayB, server) = await PairAsync();
+        var (client, relayA) = await LoopbackSockets.PairAsync();
+        var (relayB, server) = await LoopbackSockets.PairAsync();
         var relay = StreamRelay.RunAsync(new RelayEndpoint(relayA), new RelayEndpoint(relayB));
         await client.SendAsync(new byte[] { 1, 2, 3 });
         var got = new byte[3];

@@ -1,9 +1,6 @@
-using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using Isthmus.Cluster;
-using Isthmus.Core.Addressing;
 using Isthmus.Core.Relay;
 using Isthmus.Core.Security;
 using Isthmus.Core.Tests.Clusters;
@@ -18,24 +15,16 @@ namespace Isthmus.Core.Tests.Relay;
 /// </summary>
 public sealed class TlsRelayTests : IDisposable
 {
-    private readonly ScratchDirectory _scratch = new();
-    private readonly ClusterDirectory _dir;
+    private readonly TwoSiteCluster _cluster = new();
 
-    public TlsRelayTests()
-    {
-        _dir = ClusterCreator.New(_scratch.Combine("c"), IPv4Cidr.Parse("100.64.0.0/16"), "lab");
-        ClusterCreator.AddSite(_dir.Path, "west", HostPort.Parse("127.0.0.1:7000"), HostPort.Parse("127.0.0.1:7001"));
-        ClusterCreator.AddSite(_dir.Path, "east", HostPort.Parse("127.0.0.1:7100"), HostPort.Parse("127.0.0.1:7101"));
-    }
-
-    public void Dispose() => _scratch.Dispose();
+    public void Dispose() => _cluster.Dispose();
 
     [Fact]
     public async Task ManyShortStreams_WithHalfClose_ArriveWhole_AndEndCleanly()
     {
-        using var ca = _dir.LoadCaCertificate();
-        using var westCert = _dir.LoadRouterIdentity("west");
-        using var eastCert = _dir.LoadRouterIdentity("east");
+        using var ca = _cluster.Directory.LoadCaCertificate();
+        using var westCert = _cluster.Directory.LoadRouterIdentity("west");
+        using var eastCert = _cluster.Directory.LoadRouterIdentity("east");
         var west = SslStreamCertificateContext.Create(westCert, null, offline: true);
         var east = SslStreamCertificateContext.Create(eastCert, null, offline: true);
         for (var i = 0; i < 80; i++)
@@ -49,9 +38,9 @@ public sealed class TlsRelayTests : IDisposable
         SslStreamCertificateContext west, SslStreamCertificateContext east, int size)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var (client, relayIn) = await PairAsync();
-        var (legOut, legIn) = await PairAsync();
-        var (relayOut, server) = await PairAsync();
+        var (client, relayIn) = await LoopbackSockets.PairAsync();
+        var (legOut, legIn) = await LoopbackSockets.PairAsync();
+        var (relayOut, server) = await LoopbackSockets.PairAsync();
         var serverTls = TlsEndpoints.ServerAsync(legIn, east, requireClientCertificate: true,
             PeerCertificateValidator.Callback(ca, "router.west.lab"), timeout.Token);
         var clientTls = await TlsEndpoints.ClientAsync(legOut, "router.east.lab", west, PeerCertificateValidator.Callback(ca, "router.east.lab"), timeout.Token);
@@ -74,7 +63,7 @@ public sealed class TlsRelayTests : IDisposable
             server.Shutdown(SocketShutdown.Send);
             return total;
         }, timeout.Token);
-        var reading = ReadToEndAsync(client, timeout.Token);
+        var reading = LoopbackSockets.ReadToEndAsync(client, timeout.Token);
         await client.SendAsync(payload, SocketFlags.None, timeout.Token);
         client.Shutdown(SocketShutdown.Send);
         var back = await reading;
@@ -91,27 +80,4 @@ public sealed class TlsRelayTests : IDisposable
         server.Dispose();
     }
 
-    private static async Task<(Socket Outer, Socket Inner)> PairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var outer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await outer.ConnectAsync(listener.LocalEndPoint!);
-        var inner = await listener.AcceptAsync();
-        return (outer, inner);
-    }
-
-    private static async Task<byte[]> ReadToEndAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        using var collected = new MemoryStream();
-        var buffer = new byte[65536];
-        int n;
-        while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken)) > 0)
-        {
-            collected.Write(buffer, 0, n);
-        }
-
-        return collected.ToArray();
-    }
 }

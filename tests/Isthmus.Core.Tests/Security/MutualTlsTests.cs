@@ -2,8 +2,6 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using Isthmus.Cluster;
-using Isthmus.Core.Addressing;
 using Isthmus.Core.Security;
 using Isthmus.Core.Tests.Clusters;
 using Xunit;
@@ -13,17 +11,12 @@ namespace Isthmus.Core.Tests.Security;
 /// <summary>Real TLS 1.3 handshakes over loopback between router identities loaded from a cluster directory.</summary>
 public sealed class MutualTlsTests : IDisposable
 {
-    private readonly ScratchDirectory _scratch = new();
+    private readonly TwoSiteCluster _cluster = new();
     private readonly ClusterDirectory _dir;
 
-    public MutualTlsTests()
-    {
-        _dir = ClusterCreator.New(_scratch.Combine("c"), IPv4Cidr.Parse("100.64.0.0/16"), "lab");
-        ClusterCreator.AddSite(_dir.Path, "west", HostPort.Parse("127.0.0.1:7000"), HostPort.Parse("127.0.0.1:7001"));
-        ClusterCreator.AddSite(_dir.Path, "east", HostPort.Parse("127.0.0.1:7100"), HostPort.Parse("127.0.0.1:7101"));
-    }
+    public MutualTlsTests() => _dir = _cluster.Directory;
 
-    public void Dispose() => _scratch.Dispose();
+    public void Dispose() => _cluster.Dispose();
 
     [Fact]
     public async Task Two_routers_authenticate_each_other()
