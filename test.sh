@@ -19,5 +19,10 @@ passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 skipped=$(grep -Eo 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ "$failed" -gt 0 ]; then
+    # Repeat each failure's name and message at the end, where a truncated CI log still shows them.
+    echo "== failures"
+    grep -E -A8 '^  Failed |^\s+Error Message:' "$log" | grep -v -E '^ +[0-9:.]+ (dbug|info|warn|fail):' | head -60
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status
