@@ -48,6 +48,19 @@ public sealed class AgentProtocolTests(OverlayFixture fixture, ITestOutputHelper
         Assert.StartsWith("ERRNO 2 ", await ProbeAsync("a1", "name", name) + " ", StringComparison.Ordinal);
 
     [Fact]
+    public async Task ResolveCommand_AnswersNamesAndVips_AndFailsForUnknownOnes()
+    {
+        var byName = await Cluster.IsthmusAsync(Cluster.Host("a1"), Short, "resolve", "b2", "--node", "a1");
+        Assert.True(byName.ExitCode == 0, byName.ToString());
+        Assert.Equal($"{Cluster.Vips["b2"]} b2.b.it", byName.StandardOutput.Trim());
+        var byVip = await Cluster.IsthmusAsync(Cluster.Host("b1"), Short, "resolve", Cluster.Vips["a2"], "--node", "b1");
+        Assert.Equal($"{Cluster.Vips["a2"]} a2.a.it", byVip.StandardOutput.Trim());
+        var unknown = await Cluster.IsthmusAsync(Cluster.Host("a1"), Short, "resolve", "nosuch", "--node", "a1");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("nosuch: not found in cluster 'it'", unknown.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UdpRoute_GivesTheErrnoANetworkWould()
     {
         Assert.Equal("ERRNO 0", await ProbeAsync("a1", "route", Cluster.Vips["b1"], "9000"));
