@@ -90,6 +90,11 @@ internal sealed class Socks5Server : IDisposable
 
             await ServeAsync(client, cancellationToken).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The agent is stopping (e.g. during a dial): end quietly.
+            new RelayEndpoint(client).Abort();
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // A bug of ours, not the client's: still only this connection ends.
