@@ -9,7 +9,7 @@ packages=(
     iproute2 iputils-ping iperf3
     redis-server redis-tools
     openssh-server openssh-client
-    python3 netcat-openbsd procps psmisc
+    python3 netcat-openbsd procps psmisc curl util-linux
     gcc make
 )
 
