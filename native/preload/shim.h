@@ -33,9 +33,21 @@ struct shim_config {
     uint32_t data_ip;      /* ISTHMUS_DATA address */
     uint16_t data_port;    /* ISTHMUS_DATA port */
     char agent_path[108];  /* ISTHMUS_AGENT_SOCKET (fits sockaddr_un.sun_path) */
+    char cluster[254];     /* ISTHMUS_CLUSTER, lower case, no trailing dot; "" when unset */
+    char hostname[65];     /* ISTHMUS_HOSTNAME (fits utsname.nodename); "" when unset */
 };
 
-/* The libc functions the hooks stand in for, resolved with dlsym(RTLD_NEXT). */
+struct addrinfo;
+struct hostent;
+struct ifaddrs;
+struct if_nameindex;
+struct msghdr;
+struct utsname;
+
+/*
+ * The libc functions the hooks stand in for, resolved with dlsym(RTLD_NEXT). Prototypes that
+ * glibc declares only under _GNU_SOURCE (recvmmsg, sendmmsg) use void * for the vector here.
+ */
 struct shim_real {
     int (*connect)(int, const struct sockaddr *, socklen_t);
     int (*bind)(int, const struct sockaddr *, socklen_t);
@@ -43,6 +55,38 @@ struct shim_real {
     int (*getpeername)(int, struct sockaddr *, socklen_t *);
     int (*accept)(int, struct sockaddr *, socklen_t *);
     int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    /* UDP (hooks_udp.c) */
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+    ssize_t (*sendmsg)(int, const struct msghdr *, int);
+    int (*sendmmsg)(int, void *, unsigned int, int);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    int (*recvmmsg)(int, void *, unsigned int, int, void *);
+    ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+    /* names (hooks_lookup.c, hooks_hostname.c) */
+    int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+    int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *, socklen_t,
+                       int);
+    struct hostent *(*gethostbyname)(const char *);
+    struct hostent *(*gethostbyname2)(const char *, int);
+    int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t, struct hostent **,
+                           int *);
+    int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t,
+                            struct hostent **, int *);
+    struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+    int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t,
+                           struct hostent **, int *);
+    int (*gethostname)(char *, size_t);
+    int (*uname)(struct utsname *);
+    /* interfaces (hooks_ifaces.c) */
+    int (*getifaddrs)(struct ifaddrs **);
+    void (*freeifaddrs)(struct ifaddrs *);
+    int (*ioctl)(int, unsigned long, ...);
+    unsigned int (*if_nametoindex)(const char *);
+    char *(*if_indextoname)(unsigned int, char *);
+    struct if_nameindex *(*if_nameindex)(void);
+    /* io_uring (hooks_syscall.c) */
+    long (*syscall)(long, ...);
 };
 
 extern struct shim_config shim_cfg;
@@ -79,22 +123,37 @@ void peer_cache_forget(int fd);
 bool peer_cache_get(int fd, uint32_t *ip, uint16_t *port, int *family);
 
 /* agent_rpc.c */
-enum { AGENT_OP_CONNECT = 1, AGENT_OP_PEER = 2 };
+enum {
+    AGENT_OP_CONNECT = 1,
+    AGENT_OP_PEER = 2,
+    AGENT_OP_UDP_ROUTE = 3,
+    AGENT_OP_RESOLVE_NAME = 4,
+    AGENT_OP_RESOLVE_ADDR = 5,
+};
 enum { AGENT_FLAG_NONBLOCK = 1u };
+/* Largest payload either way (a DNS name is at most 253 bytes). */
+#define AGENT_PAYLOAD_MAX 255
 
 struct agent_reply {
     int error;      /* 0 or a positive errno chosen by the agent */
-    uint32_t ip;    /* PEER: VIP, network order */
+    uint32_t ip;    /* PEER: VIP; RESOLVE_NAME: VIP (network order) */
     uint16_t port;  /* PEER: port, network order */
+    size_t payload_len;
+    char payload[AGENT_PAYLOAD_MAX + 1]; /* RESOLVE_*: canonical name, NUL added */
 };
 
 /*
  * One request on a fresh control connection. Returns 0 when the agent answered (the answer
  * may itself carry an error), or -1 with errno = EINTR (interrupted; the caller reports it as
- * is), ETIMEDOUT (no answer within 120 s), a resource errno (EMFILE, ENFILE, ENOBUFS, ENOMEM),
+ * is), ETIMEDOUT (no answer in time), a resource errno (EMFILE, ENFILE, ENOBUFS, ENOMEM),
  * or ENETUNREACH (agent absent or spoke nonsense).
  */
 int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
               uint16_t src_port, struct agent_reply *reply);
+/* The same with a request payload (at most AGENT_PAYLOAD_MAX bytes). CONNECT waits up to
+   120 s for its answer, every other op 10 s. */
+int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port,
+                      uint32_t src_ip, uint16_t src_port, const void *payload, size_t payload_len,
+                      struct agent_reply *reply);
 
 #endif
