@@ -112,6 +112,13 @@ bool sa_is_unspecified(const struct sockaddr *sa, socklen_t len, bool *port_zero
 void sa_image_to_vip(struct sockaddr_storage *ss, socklen_t len);
 void sa_copy_out(struct sockaddr *dst, socklen_t *dst_len, const struct sockaddr_storage *src,
                  socklen_t src_len);
+/*
+ * After the kernel copied an address out to a caller's buffer (copied = how many bytes it
+ * wrote, full = the length it reported): rewrites an image address there to its VIP, touching
+ * only those copied bytes. Does nothing if the address is not an image or was cut short before
+ * its IP.
+ */
+void sa_image_to_vip_out(struct sockaddr *out, socklen_t copied, socklen_t full);
 
 /*
  * peer_cache.c: the VIP:port (network order) and address family a socket was connected to
@@ -121,6 +128,21 @@ void sa_copy_out(struct sockaddr *dst, socklen_t *dst_len, const struct sockaddr
 void peer_cache_put(int fd, uint32_t ip, uint16_t port, int family);
 void peer_cache_forget(int fd);
 bool peer_cache_get(int fd, uint32_t *ip, uint16_t *port, int *family);
+
+/*
+ * udp_route.c: makes sure the agent has a UDP proxy for remote VIP:port (network order),
+ * asking it (UDP_ROUTE) when the last confirmation is missing or 30 s old. Returns 0 or the
+ * errno to report (EHOSTUNREACH, ENETUNREACH, ...). Preserves errno.
+ */
+int udp_route_ensure(uint32_t vip, uint16_t port);
+
+/*
+ * hooks_udp.c: whether fd is a UDP socket the overlay serves (AF_INET, or AF_INET6 that takes
+ * v4-mapped addresses); *wildcard tells whether its local address is the wildcard or it is
+ * not bound yet, i.e. whether the kernel would pick the source address per datagram.
+ * Preserves errno.
+ */
+bool udp_overlay_socket(int fd, bool *wildcard);
 
 /* agent_rpc.c */
 enum {
