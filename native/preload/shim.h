@@ -178,4 +178,14 @@ int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst
                       uint32_t src_ip, uint16_t src_port, const void *payload, size_t payload_len,
                       struct agent_reply *reply);
 
+/*
+ * names.c: whether a host name is one to ask the agent about (see the file's header), and the
+ * two questions. Both answers are false when the agent does not know, or cannot be asked;
+ * the caller then goes to the real resolver. Both preserve errno.
+ */
+#define NAMES_CANON_SIZE (AGENT_PAYLOAD_MAX + 1)
+bool names_is_candidate(const char *name);
+bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE]);
+bool names_reverse(uint32_t vip, char canon[NAMES_CANON_SIZE]);
+
 #endif
