@@ -27,6 +27,13 @@ struct shim_config shim_cfg;
 struct shim_real shim_real;
 
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
+/* Initial-exec: reading it must not allocate (a dynamic TLS access may), see shim.h. */
+static __thread bool initialising __attribute__((tls_model("initial-exec")));
+
+bool shim_initialising(void)
+{
+    return initialising;
+}
 
 void shim_log(const char *fmt, ...)
 {
@@ -192,6 +199,7 @@ static void *resolve(const char *name)
 static void shim_init_once(void)
 {
     int saved = errno;
+    initialising = true;
     const char *dbg = getenv("ISTHMUS_DEBUG");
     shim_cfg.debug = dbg != NULL && strcmp(dbg, "1") == 0;
 
@@ -205,6 +213,8 @@ static void shim_init_once(void)
         } u_ = {.p = resolve(name)};                                                          \
         shim_real.field = u_.f;                                                               \
     } while (0)
+    /* syscall first: it is the one hook that may run inside the dlsym calls below. */
+    RESOLVE(syscall, "syscall");
     RESOLVE(connect, "connect");
     RESOLVE(bind, "bind");
     RESOLVE(getsockname, "getsockname");
@@ -234,7 +244,6 @@ static void shim_init_once(void)
     RESOLVE(if_nametoindex, "if_nametoindex");
     RESOLVE(if_indextoname, "if_indextoname");
     RESOLVE(if_nameindex, "if_nameindex");
-    RESOLVE(syscall, "syscall");
 #undef RESOLVE
 
     struct shim_config c = shim_cfg;
@@ -251,6 +260,7 @@ static void shim_init_once(void)
                  addr_str(c.image_base, i), addr_str(c.data_ip, d), ntohs(c.data_port),
                  c.agent_path, c.cluster[0] ? c.cluster : "-", c.hostname[0] ? c.hostname : "-");
     }
+    initialising = false;
     errno = saved;
 }
 

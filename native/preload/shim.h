@@ -94,6 +94,9 @@ extern struct shim_real shim_real;
 
 /* init.c: idempotent and thread-safe; every hook calls it before anything else. */
 void shim_init(void);
+/* init.c: true while this thread runs shim_init's first call (a hook called from inside it,
+   e.g. by an allocator during dlsym, must not call shim_init again). */
+bool shim_initialising(void);
 /* init.c: one line to stderr when ISTHMUS_DEBUG=1; formats on the stack, preserves errno. */
 void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
