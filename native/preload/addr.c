@@ -137,7 +137,13 @@ void sa_copy_out(struct sockaddr *dst, socklen_t *dst_len, const struct sockaddr
 
 void sa_image_to_vip_out(struct sockaddr *out, socklen_t copied, socklen_t full)
 {
-    if (out == NULL || (int)copied < (int)sizeof(sa_family_t) || full > sizeof(struct sockaddr_storage))
+    if (out == NULL || (int)copied < (int)sizeof(sa_family_t) ||
+        full > sizeof(struct sockaddr_storage))
+        return;
+    /* Cheap exit first: this runs after every recvfrom/recvmsg that asks for an address. */
+    sa_family_t family;
+    memcpy(&family, out, sizeof family);
+    if (family != AF_INET && family != AF_INET6)
         return;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
