@@ -42,10 +42,12 @@ struct shim_in6_pktinfo {
     unsigned int ifindex;
 };
 
+/* Buffers live on the caller's stack, which may be small (coroutines, runtime threads): the
+   sizes keep every hook under about 6 KiB. */
 #define UIO_MAXIOV_ 1024   /* the kernel's cap on sendmmsg/recvmmsg vectors */
-#define MMSG_CHUNK 32      /* sendmmsg messages rewritten per real call */
+#define MMSG_CHUNK 16      /* sendmmsg messages rewritten per real call */
 #define CONTROL_BUF 1024   /* sendmsg: caller's control messages plus our IP_PKTINFO */
-#define MMSG_CONTROL_BUF 256
+#define MMSG_CONTROL_BUF 128
 
 /* ---- sending ---------------------------------------------------------------------------- */
 
@@ -419,7 +421,9 @@ SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
     /* One real call (splitting it would change how long it blocks); the name buffer sizes
        are saved first because the kernel overwrites msg_namelen with the full length. */
     unsigned k = vlen < UIO_MAXIOV_ ? vlen : UIO_MAXIOV_;
-    socklen_t caps[UIO_MAXIOV_];
+    if (k == 0)
+        return shim_real.recvmmsg(fd, vec, vlen, flags, tmo);
+    socklen_t caps[k]; /* at most 4 KiB, usually a few bytes */
     for (unsigned i = 0; i < k; i++)
         caps[i] = vec[i].msg_hdr.msg_name != NULL ? vec[i].msg_hdr.msg_namelen : 0;
     int r = shim_real.recvmmsg(fd, vec, vlen, flags, tmo);
