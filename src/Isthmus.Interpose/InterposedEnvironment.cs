@@ -40,7 +40,8 @@ public static class InterposedEnvironment
         return info;
     }
 
-    public static Dictionary<string, string> Build(AgentInfo agent, string shimPath, bool debug)
+    /// <summary>The program's environment; <paramref name="shimPath"/> null (seccomp mode) leaves LD_PRELOAD as it is.</summary>
+    public static Dictionary<string, string> Build(AgentInfo agent, string? shimPath, bool debug)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
@@ -48,7 +49,11 @@ public static class InterposedEnvironment
             env[(string)entry.Key] = (string?)entry.Value ?? "";
         }
 
-        env["LD_PRELOAD"] = env.TryGetValue("LD_PRELOAD", out var existing) && existing.Length > 0 ? shimPath + ":" + existing : shimPath;
+        if (shimPath is not null)
+        {
+            env["LD_PRELOAD"] = env.TryGetValue("LD_PRELOAD", out var existing) && existing.Length > 0 ? shimPath + ":" + existing : shimPath;
+        }
+
         env["ISTHMUS_AGENT_SOCKET"] = agent.SocketPath;
         env["ISTHMUS_VIP"] = agent.Vip;
         env["ISTHMUS_NETWORK"] = agent.Network;

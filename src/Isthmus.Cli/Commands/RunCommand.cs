@@ -1,17 +1,25 @@
 using System.CommandLine;
 using Isthmus.Core;
 using Isthmus.Interpose;
+using Isthmus.Interpose.Seccomp;
 
 namespace Isthmus.Cli.Commands;
 
-/// <summary><c>isthmus run --node NODE -- CMD [ARGS...]</c>: runs an unmodified program as a program of NODE.</summary>
+/// <summary><c>isthmus run --node NODE [--mode auto|preload|seccomp] -- CMD [ARGS...]</c>: runs an unmodified program as a program of NODE.</summary>
 internal static class RunCommand
 {
     public static Command Create()
     {
         var node = new Option<string>("--node") { Description = "The node (its agent runs on this host) whose VIP the program uses.", Required = true };
-        var mode = new Option<string>("--mode") { Description = "Interposition: 'preload' (dynamically linked programs).", DefaultValueFactory = _ => "preload" };
-        var debug = new Option<bool>("--debug-shim") { Description = "The shim logs each decision to stderr." };
+        var mode = new Option<string>("--mode")
+        {
+            Description = "Interposition: 'preload' (LD_PRELOAD shim, dynamically linked programs; isthmus execs the program), "
+                + "'seccomp' (seccomp user-notification supervisor, any native 64-bit program incl. static ones; isthmus stays as its parent, Linux >= 5.14), "
+                + "'auto' (seccomp for statically linked ELF programs, i.e. without PT_INTERP; preload otherwise; setuid/setgid programs are refused).",
+            DefaultValueFactory = _ => "preload",
+        };
+        mode.AcceptOnlyFromAmong("auto", "preload", "seccomp");
+        var debug = new Option<bool>("--debug-shim") { Description = "The shim (or the seccomp supervisor) logs each decision to stderr." };
         var program = new Argument<string[]>("CMD") { Description = "The program and its arguments (put them after --).", Arity = ArgumentArity.OneOrMore };
         var command = new Command("run", "Run CMD as a program of NODE: its sockets see NODE's VIP as their own and reach every other VIP. Exit code is CMD's.")
         {
@@ -19,19 +27,27 @@ internal static class RunCommand
         };
         command.SetAction(result =>
         {
-            var chosen = result.GetValue(mode);
-            if (chosen != "preload")
-            {
-                throw new UserException($"--mode '{chosen}' is not available; use 'preload'", ProgramLauncher.ExitCannotRun);
-            }
-
             var argv = result.GetValue(program)!;
             var agent = InterposedEnvironment.FindAgent(result.GetValue(node)!);
-            var env = InterposedEnvironment.Build(agent, InterposedEnvironment.ShimPath(), result.GetValue(debug));
-            var path = ProgramLauncher.ResolveExecutable(argv[0], env.GetValueOrDefault("PATH"))
+            var path = ProgramLauncher.ResolveExecutable(argv[0], Environment.GetEnvironmentVariable("PATH"))
                 ?? throw new UserException($"{argv[0]}: command not found", ProgramLauncher.ExitNotFound);
+            var kind = ProgramKind.Inspect(path);
+            var chosen = result.GetValue(mode) switch
+            {
+                "auto" => kind.ChooseAuto(path),
+                "seccomp" => InterposeMode.Seccomp,
+                _ => InterposeMode.Preload,
+            };
             Console.Out.Flush();
-            return ProgramLauncher.Exec(path, argv, env);
+            if (chosen == InterposeMode.Seccomp)
+            {
+                kind.EnsureSeccompCan(path);
+                var env = InterposedEnvironment.Build(agent, shimPath: null, result.GetValue(debug));
+                return SeccompSupervisor.Run(agent, path, argv, env, result.GetValue(debug));
+            }
+
+            var preloadEnv = InterposedEnvironment.Build(agent, InterposedEnvironment.ShimPath(), result.GetValue(debug));
+            return ProgramLauncher.Exec(path, argv, preloadEnv);
         });
         return command;
     }

@@ -1,0 +1,243 @@
+/*
+ * isthmus-seccomp-launch: the native half of `isthmus run --mode seccomp`.
+ *
+ *   isthmus-seccomp-launch CTLFD TRAPS PATH ARGV0 [ARGS...]
+ *
+ * Started by the supervisor (the C# `isthmus run` process, which stays our parent), it
+ *   1. asks for SIGKILL when the supervisor's spawning thread dies (PR_SET_PDEATHSIG), so the
+ *      program never outlives its supervisor half-working (docs/ARCHITECTURE.md, "seccomp mode");
+ *   2. resets the signal mask and SIGPIPE that .NET changes (exec keeps both);
+ *   3. sets NO_NEW_PRIVS (required to install a filter without CAP_SYS_ADMIN);
+ *   4. installs the filter below with SECCOMP_FILTER_FLAG_NEW_LISTENER, plus
+ *      SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV where the kernel has it (5.19): once the supervisor
+ *      has received a notification, only a fatal signal interrupts the trapped call, so Go's
+ *      SIGURG preemption cannot make a connect restart in a loop;
+ *   5. tells the supervisor the listener's fd NUMBER over CTLFD and waits for a one-byte
+ *      acknowledgement; the supervisor copies the fd out of this process with pidfd_getfd(2);
+ *   6. closes its own copy of the listener and CTLFD, and execs PATH.
+ *
+ * Why pidfd_getfd rather than SCM_RIGHTS: the listener only exists once the filter is active, and
+ * from then on sendmsg may be a trapped call (TRAPS bit 1), whose notification nobody could
+ * answer yet: the launcher would hang on itself. write/read/close/execve are never trapped, and
+ * the supervisor, as our parent with our credentials, passes pidfd_getfd's ptrace-attach check
+ * (also under Yama ptrace_scope 1). Titus instead sends the fd from a helper thread cloned before
+ * the filter; that needs threads here, this needs nothing.
+ *
+ * CTLFD messages (native byte order, one write each): the launcher sends two int32s,
+ * {listener fd, filter flags used} on success or {-errno, stage} on failure (then exits 125);
+ * the supervisor answers one byte once it holds the listener. EOF instead of the byte means the
+ * supervisor is gone: exit 125 without running anything.
+ *
+ * TRAPS: bit 0 = also trap sendmsg/sendmmsg (opt-in: .NET and others send TCP data with sendmsg),
+ *        bit 1 = trap sendto when its address argument is non-NULL (UDP to VIPs).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef SECCOMP_RET_USER_NOTIF
+#define SECCOMP_RET_USER_NOTIF 0x7fc00000U
+#endif
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup 425
+#endif
+
+#if defined(__x86_64__)
+#define FILTER_ARCH AUDIT_ARCH_X86_64
+/* x32 system calls share the x86_64 arch value and set this bit in the number. */
+#define X32_SYSCALL_BIT 0x40000000U
+#elif defined(__aarch64__)
+#define FILTER_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "isthmus-seccomp-launch: unsupported architecture"
+#endif
+
+enum { TRAP_SENDMSG = 1, TRAP_SENDTO = 2 };
+enum { STAGE_PDEATHSIG = 1, STAGE_NO_NEW_PRIVS = 2, STAGE_FILTER = 3 };
+
+#define EXIT_CANNOT_RUN 125
+
+/* Offsets into struct seccomp_data. args[4] is 64 bits; a classic BPF load reads 32. */
+#define OFF_NR offsetof(struct seccomp_data, nr)
+#define OFF_ARCH offsetof(struct seccomp_data, arch)
+#define OFF_ARG4_LO (offsetof(struct seccomp_data, args) + 4 * sizeof(uint64_t))
+#define OFF_ARG4_HI (OFF_ARG4_LO + sizeof(uint32_t))
+
+#define MAX_INSNS 64
+
+struct builder {
+    struct sock_filter insn[MAX_INSNS];
+    unsigned n;
+};
+
+static void emit(struct builder *b, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
+{
+    if (b->n < MAX_INSNS)
+        b->insn[b->n] = (struct sock_filter)BPF_JUMP(code, k, jt, jf);
+    b->n++;
+}
+
+/* "if nr == number: return action", with the accumulator holding nr. */
+static void when_nr(struct builder *b, uint32_t number, uint32_t action)
+{
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, number);
+    emit(b, BPF_RET | BPF_K, 0, 0, action);
+}
+
+static int build_filter(struct builder *b, unsigned traps)
+{
+    const uint32_t notify = SECCOMP_RET_USER_NOTIF;
+    const uint32_t enosys = SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA);
+
+    /* A foreign architecture (i386 via int 0x80, with its socketcall multiplexer) would bypass
+       every rule below: such a process is killed rather than left unsupervised. `isthmus run`
+       refuses 32-bit programs before getting here. */
+    emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARCH);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, FILTER_ARCH);
+    emit(b, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
+
+    emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_NR);
+#ifdef X32_SYSCALL_BIT
+    /* x32 numbers alias the socket calls (x32 connect = 42 | bit): refuse them all. */
+    emit(b, BPF_JMP | BPF_JGE | BPF_K, 0, 1, X32_SYSCALL_BIT);
+    emit(b, BPF_RET | BPF_K, 0, 0, enosys);
+#endif
+
+    /* io_uring's CONNECT/ACCEPT/SENDMSG ops would bypass the filter; runtimes (Tokio, libuv)
+       fall back to plain calls on ENOSYS. */
+    when_nr(b, __NR_io_uring_setup, enosys);
+
+    /* The calls that name or report an address. listen is not trapped: the image is bound
+       at bind() time and there is nothing to register when listening (the preload shim does not
+       hook it either). Data calls (read/write/send/recv) are never trapped. */
+    when_nr(b, __NR_connect, notify);
+    when_nr(b, __NR_bind, notify);
+    when_nr(b, __NR_accept, notify);
+    when_nr(b, __NR_accept4, notify);
+    when_nr(b, __NR_getsockname, notify);
+    when_nr(b, __NR_getpeername, notify);
+    if (traps & TRAP_SENDMSG) {
+        when_nr(b, __NR_sendmsg, notify);
+        when_nr(b, __NR_sendmmsg, notify);
+    }
+    if (traps & TRAP_SENDTO) {
+        /* sendto(fd, buf, len, flags, dest_addr, addrlen): only with a destination (UDP);
+           send() on a connected socket is sendto with dest_addr NULL and must stay free. */
+        emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 5, __NR_sendto);
+        emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARG4_LO);
+        emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0);
+        emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARG4_HI);
+        emit(b, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0);
+        emit(b, BPF_RET | BPF_K, 0, 0, notify);
+        emit(b, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW);
+    }
+    emit(b, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW);
+    return b->n <= MAX_INSNS ? 0 : -1;
+}
+
+static int install_filter(unsigned traps, unsigned long *used)
+{
+    struct builder b = {.n = 0};
+    if (build_filter(&b, traps) < 0) {
+        errno = E2BIG;
+        return -1;
+    }
+    struct sock_fprog prog = {.len = (unsigned short)b.n, .filter = b.insn};
+    unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (fd < 0 && errno == EINVAL) {
+        /* Before 5.19: no WAIT_KILLABLE_RECV. Signals then interrupt trapped calls, which are
+           restarted and notified again; the supervisor's handlers are idempotent for that. */
+        flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    }
+    *used = flags;
+    return (int)fd;
+}
+
+static void report(int ctl, int32_t a, int32_t b)
+{
+    int32_t msg[2] = {a, b};
+    ssize_t n;
+    do
+        n = write(ctl, msg, sizeof msg);
+    while (n < 0 && errno == EINTR);
+}
+
+static void fail(int ctl, int stage, const char *what)
+{
+    int e = errno;
+    fprintf(stderr, "isthmus-seccomp-launch: %s: %s\n", what, strerror(e));
+    report(ctl, -e, stage);
+    _exit(EXIT_CANNOT_RUN);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: isthmus-seccomp-launch CTLFD TRAPS PATH ARGV0 [ARGS...]\n"
+                        "(started by 'isthmus run --mode seccomp', not by hand)\n");
+        return EXIT_CANNOT_RUN;
+    }
+    int ctl = atoi(argv[1]);
+    unsigned traps = (unsigned)strtoul(argv[2], NULL, 10);
+    const char *path = argv[3];
+    if (ctl < 3 || fcntl(ctl, F_GETFD) < 0) {
+        fprintf(stderr, "isthmus-seccomp-launch: bad control fd '%s'\n", argv[1]);
+        return EXIT_CANNOT_RUN;
+    }
+
+    /* PDEATHSIG survives execve (of a non-setuid program, and NO_NEW_PRIVS keeps it so). If the
+       supervisor died before this line, its end of ctl is closed and the read below sees EOF. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        fail(ctl, STAGE_PDEATHSIG, "prctl(PR_SET_PDEATHSIG)");
+
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail(ctl, STAGE_NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)");
+
+    unsigned long used = 0;
+    int listener = install_filter(traps, &used);
+    if (listener < 0)
+        fail(ctl, STAGE_FILTER, "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER)");
+
+    report(ctl, listener, (int32_t)used);
+    char ack;
+    ssize_t n;
+    do
+        n = read(ctl, &ack, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) {
+        /* The supervisor is gone: running the program now would leave every trapped call
+           failing with ENOSYS. */
+        return EXIT_CANNOT_RUN;
+    }
+    close(listener);
+    close(ctl);
+
+    execv(path, argv + 4);
+    int e = errno;
+    fprintf(stderr, "isthmus: cannot execute %s: %s\n", path, strerror(e));
+    return e == ENOENT ? 127 : 126;
+}

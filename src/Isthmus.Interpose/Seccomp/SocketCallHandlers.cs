@@ -1,0 +1,620 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using Isthmus.Core.Addressing;
+using Isthmus.Core.Wire;
+using static Isthmus.Interpose.Seccomp.SeccompNative;
+
+namespace Isthmus.Interpose.Seccomp;
+
+/// <summary>
+/// The supervisor's answers to trapped socket calls. Behaviour is the preload shim's, call by call
+/// (native/preload/hooks_connect.c and hooks_names.c; docs/ARCHITECTURE.md, "seccomp mode"): anything that
+/// is not about a VIP or an image address is answered CONTINUE so the kernel runs the call as the program
+/// made it. Overlay calls are made on behalf of the program on a pidfd_getfd duplicate of its socket: the
+/// duplicate shares the open file description, so O_NONBLOCK, EINPROGRESS, POLLOUT and SO_ERROR stay the
+/// kernel's own, and the program's memory is only written where the kernel would write (getsockname's and
+/// accept's result buffers), never its input sockaddr.
+/// </summary>
+public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
+{
+    private const int PeerTableLimit = 16384;
+    private const int AcceptPollMs = 200;
+
+    // The VIP:port each socket was connected to through the agent, by SO_COOKIE (never reused), for
+    // getpeername. Shared by the whole supervised tree, so it survives fork and exec. Bounded: on a miss the
+    // agent's PEER answer is used, as the shim does after exec.
+    private readonly ConcurrentDictionary<ulong, (uint Ip, ushort Port)> _peers = new();
+    private readonly ConcurrentQueue<ulong> _peerOrder = new();
+
+    // Connections accepted on behalf of a call that went away before the fd could be handed over (the thread
+    // was killed): given to the listener's next accept rather than dropped. By listener cookie; bounded.
+    private readonly ConcurrentDictionary<ulong, ConcurrentQueue<(SafeFd Fd, byte[] Address)>> _orphans = new();
+
+    private OverlayConfig Config => config;
+
+    /// <summary>Whether a call may block for long (blocking accept, connect through the agent), so the dispatcher gives it a thread of its own.</summary>
+    public static bool MayBlock(TrappedSyscall syscall) => syscall is TrappedSyscall.Connect or TrappedSyscall.Accept or TrappedSyscall.Accept4;
+
+    public void Handle(TrappedCall call)
+    {
+        try
+        {
+            switch (call.Syscall)
+            {
+                case TrappedSyscall.Connect:
+                    Connect(call);
+                    break;
+                case TrappedSyscall.Bind:
+                    Bind(call);
+                    break;
+                case TrappedSyscall.GetSockName:
+                    GetName(call, peer: false);
+                    break;
+                case TrappedSyscall.GetPeerName:
+                    GetName(call, peer: true);
+                    break;
+                case TrappedSyscall.Accept:
+                    Accept(call, (int)call.Args[0], call.Args[1], call.Args[2], 0, accept4: false);
+                    break;
+                case TrappedSyscall.Accept4:
+                    Accept(call, (int)call.Args[0], call.Args[1], call.Args[2], (int)call.Args[3], accept4: true);
+                    break;
+                default:
+                    call.Continue();
+                    break;
+            }
+        }
+        catch (Exception e)
+        {
+            // A bug here must not leave the program's thread waiting forever.
+            Console.Error.WriteLine($"isthmus: seccomp supervisor: {call.Syscall} of thread {call.Tid} failed: {e.Message}");
+            call.Fail(ENETUNREACH);
+        }
+        finally
+        {
+            if (!call.Answered)
+            {
+                call.Continue();
+            }
+        }
+    }
+
+    private void Log(string message)
+    {
+        if (debug)
+        {
+            Console.Error.WriteLine("isthmus-seccomp: " + message);
+        }
+    }
+
+    /// <summary>Reads a sockaddr argument (at most sizeof(sockaddr_storage)); false if it cannot be read.</summary>
+    private static bool ReadAddress(TrappedCall call, ulong address, ulong length, Span<byte> buffer, out int read)
+    {
+        read = 0;
+        if (length is < 2 or > SockAddr.MaxLength)
+        {
+            return false;
+        }
+
+        read = (int)length;
+        return call.TryRead(address, buffer[..read]);
+    }
+
+    /// <summary>
+    /// The program's socket could not be duplicated. EBADF and friends are the program's own mistake and the
+    /// kernel should say so (CONTINUE); a program we may not inspect must not reach the real network with a
+    /// VIP either, so its overlay call fails as an unroutable destination does.
+    /// </summary>
+    private static void CannotInspect(TrappedCall call, int error)
+    {
+        if (error is EPERM or EACCES)
+        {
+            Console.Error.WriteLine($"isthmus: thread {call.Tid} cannot be supervised (not dumpable, or ptrace restrictions): its {call.Syscall} of a virtual address fails with ENETUNREACH");
+            call.Fail(ENETUNREACH);
+        }
+        else
+        {
+            call.Continue();
+        }
+    }
+
+    // ---- connect ---------------------------------------------------------------------------------------
+
+    private void Connect(TrappedCall call)
+    {
+        var fd = (int)call.Args[0];
+        Span<byte> sa = stackalloc byte[SockAddr.MaxLength];
+        if (!ReadAddress(call, call.Args[1], call.Args[2], sa, out var len) || !SockAddr.TryGetV4(sa[..len], out var dstIp, out var dstPort)
+            || !Config.Network.IsVirtual(dstIp) || !call.IsValid())
+        {
+            call.Continue();
+            return;
+        }
+
+        var family = SockAddr.Family(sa);
+        using var dup = call.TryGetFd(fd, out var error);
+        if (dup is null)
+        {
+            CannotInspect(call, error);
+            return;
+        }
+
+        if (!IsOverlayStreamSocket(dup.Fd, family))
+        {
+            call.Continue(); // UDP, V6ONLY, not a socket: the kernel's own result
+            return;
+        }
+
+        Span<byte> target = stackalloc byte[SockAddr.MaxLength];
+        int tlen;
+        if (!TcpClosed(dup.Fd))
+        {
+            // Connecting again while connecting or connected (also a restarted call after a signal): the kernel
+            // answers EALREADY/EISCONN, or waits, without a second registration.
+            tlen = SockAddr.Make(target, family, Config.DataIp, Config.DataPort);
+            call.Complete(ConnectTo(dup.Fd, target[..tlen]));
+            return;
+        }
+
+        Span<byte> local = stackalloc byte[SockAddr.MaxLength];
+        var bound = BindIfUnbound(dup.Fd, family, local, out var llen);
+        if (bound != 0)
+        {
+            call.Fail(bound);
+            return;
+        }
+
+        if (dstIp == Config.OwnVip)
+        {
+            Log($"connect tid={call.Tid} fd={fd} {IPv4.Format(dstIp)}:{dstPort} -> own image");
+            tlen = SockAddr.Make(target, family, Config.Network.ToImage(dstIp), dstPort);
+            call.Complete(ConnectTo(dup.Fd, target[..tlen]));
+            return;
+        }
+
+        if (!RegistrationSource(local[..llen], out var srcIp, out var srcPort))
+        {
+            Log($"connect tid={call.Tid} fd={fd}: local address cannot be registered -> ENETUNREACH");
+            call.Fail(ENETUNREACH);
+            return;
+        }
+
+        var nonBlocking = (Fcntl(dup.Fd, FGetFl, 0) & ONonBlock) != 0;
+        var reply = Config.Ask(new ShimRequest(ShimOp.Connect, nonBlocking, new VirtualEndpoint(dstIp, dstPort), srcIp, srcPort), out var rpcError);
+        Log($"connect tid={call.Tid} fd={fd} {IPv4.Format(dstIp)}:{dstPort} from {IPv4.Format(srcIp)}:{srcPort}{(nonBlocking ? " (non-blocking)" : "")} -> agent error {reply?.Error ?? rpcError}");
+        if (reply is null)
+        {
+            call.Fail(rpcError);
+            return;
+        }
+
+        if (reply.Value.Error != 0)
+        {
+            call.Fail(reply.Value.Error);
+            return;
+        }
+
+        // Recorded before the kernel connect so that no thread can see the socket connected and ask
+        // getpeername before the entry exists.
+        var cookie = Cookie(dup.Fd);
+        RememberPeer(cookie, dstIp, dstPort);
+        tlen = SockAddr.Make(target, family, Config.DataIp, Config.DataPort);
+        var rc = ConnectTo(dup.Fd, target[..tlen]);
+        if (rc < 0 && -rc is not (EINPROGRESS or EINTR or EALREADY or EISCONN) && cookie != 0)
+        {
+            _peers.TryRemove(cookie, out _);
+        }
+
+        call.Complete(rc);
+    }
+
+    private static long ConnectTo(int fd, ReadOnlySpan<byte> address)
+    {
+        fixed (byte* a = address)
+        {
+            return SeccompNative.Connect(fd, a, (uint)address.Length) == 0 ? 0 : -LastError;
+        }
+    }
+
+    /// <summary>A TCP (or MPTCP) socket of <paramref name="family"/> that accepts v4-mapped addresses.</summary>
+    private static bool IsOverlayStreamSocket(int fd, int family)
+    {
+        if (!TryGetIntOption(fd, SolSocket, SoDomain, out var domain) || domain != family)
+        {
+            return false;
+        }
+
+        if (!TryGetIntOption(fd, SolSocket, SoType, out var type) || (type & ~(SockNonBlock | SockCloexec)) != SockStream)
+        {
+            return false;
+        }
+
+        if (!TryGetIntOption(fd, SolSocket, SoProtocol, out var protocol) || protocol is not (IpProtoTcp or IpProtoMptcp))
+        {
+            return false;
+        }
+
+        return family != AfInet6 || (TryGetIntOption(fd, IpProtoIpv6, Ipv6V6Only, out var v6Only) && v6Only == 0);
+    }
+
+    private static bool TcpClosed(int fd)
+    {
+        // struct tcp_info starts with u8 tcpi_state; TCP_CLOSE = 7.
+        Span<byte> info = stackalloc byte[256];
+        uint len = (uint)info.Length;
+        fixed (byte* p = info)
+        {
+            if (GetSockOpt(fd, IpProtoTcp, TcpInfo, p, &len) < 0 || len < 1)
+            {
+                return true;
+            }
+        }
+
+        return info[0] == 7;
+    }
+
+    /// <summary>
+    /// Gives an unbound socket the local address image(own VIP):0 (SO_REUSEADDR, as the shim does), and
+    /// returns its local address. 0 or a positive errno.
+    /// </summary>
+    private int BindIfUnbound(int fd, int family, Span<byte> local, out int llen)
+    {
+        llen = 0;
+        uint len = SockAddr.MaxLength;
+        fixed (byte* l = local)
+        {
+            if (GetSockName(fd, l, &len) < 0)
+            {
+                return LastError;
+            }
+
+            llen = (int)len;
+            if (!SockAddr.IsUnspecified(local[..llen], out var portZero) || !portZero)
+            {
+                return 0;
+            }
+
+            var one = 1;
+            _ = SetSockOpt(fd, SolSocket, SoReuseAddr, &one, sizeof(int));
+            Span<byte> want = stackalloc byte[SockAddr.MaxLength];
+            var wlen = SockAddr.Make(want, family, Config.Network.ToImage(Config.OwnVip), 0);
+            fixed (byte* w = want)
+            {
+                if (SeccompNative.Bind(fd, w, (uint)wlen) < 0)
+                {
+                    var e = LastError;
+                    // A native connect says EADDRNOTAVAIL when the ephemeral ports run out.
+                    return e == EADDRINUSE ? EADDRNOTAVAIL : e;
+                }
+            }
+
+            len = SockAddr.MaxLength;
+            if (GetSockName(fd, l, &len) < 0)
+            {
+                return LastError;
+            }
+
+            llen = (int)len;
+            return 0;
+        }
+    }
+
+    private static bool RegistrationSource(ReadOnlySpan<byte> local, out uint srcIp, out ushort srcPort)
+    {
+        if (SockAddr.IsUnspecified(local, out _))
+        {
+            srcIp = 0x7F000001; // a wildcard-bound socket connects to the loopback data endpoint from 127.0.0.1
+            srcPort = BinaryPrimitives.ReadUInt16BigEndian(local[2..]);
+        }
+        else if (!SockAddr.TryGetV4(local, out srcIp, out srcPort))
+        {
+            return false;
+        }
+
+        return srcPort != 0;
+    }
+
+    private void RememberPeer(ulong cookie, uint ip, ushort port)
+    {
+        if (cookie == 0)
+        {
+            return;
+        }
+
+        _peers[cookie] = (ip, port);
+        _peerOrder.Enqueue(cookie);
+        for (var i = 0; i < 4 && _peers.Count > PeerTableLimit && _peerOrder.TryDequeue(out var old); i++)
+        {
+            _peers.TryRemove(old, out _);
+        }
+    }
+
+    // ---- bind --------------------------------------------------------------------------------------------
+
+    private void Bind(TrappedCall call)
+    {
+        var fd = (int)call.Args[0];
+        Span<byte> sa = stackalloc byte[SockAddr.MaxLength];
+        if (!ReadAddress(call, call.Args[1], call.Args[2], sa, out var len) || !SockAddr.TryGetV4(sa[..len], out var ip, out var port)
+            || !Config.Network.IsVirtual(ip) || !call.IsValid())
+        {
+            call.Continue();
+            return;
+        }
+
+        var family = SockAddr.Family(sa);
+        using var dup = call.TryGetFd(fd, out var error);
+        if (dup is null)
+        {
+            CannotInspect(call, error);
+            return;
+        }
+
+        if (family == AfInet6 && (!TryGetIntOption(dup.Fd, IpProtoIpv6, Ipv6V6Only, out var v6Only) || v6Only != 0))
+        {
+            call.Continue(); // a V6ONLY socket refuses v4-mapped addresses natively
+            return;
+        }
+
+        if (ip != Config.OwnVip)
+        {
+            Log($"bind tid={call.Tid} fd={fd} {IPv4.Format(ip)}:{port} -> EADDRNOTAVAIL");
+            call.Fail(EADDRNOTAVAIL);
+            return;
+        }
+
+        Log($"bind tid={call.Tid} fd={fd} {IPv4.Format(ip)}:{port} -> own image");
+        Span<byte> target = stackalloc byte[SockAddr.MaxLength];
+        var tlen = SockAddr.Make(target, family, Config.Network.ToImage(ip), port);
+        fixed (byte* t = target)
+        {
+            call.Complete(SeccompNative.Bind(dup.Fd, t, (uint)tlen) == 0 ? 0 : -LastError);
+        }
+    }
+
+    // ---- getsockname / getpeername ----------------------------------------------------------------------
+
+    private void GetName(TrappedCall call, bool peer)
+    {
+        var fd = (int)call.Args[0];
+        var addrPtr = call.Args[1];
+        var lenPtr = call.Args[2];
+        Span<byte> lenBytes = stackalloc byte[4];
+        // NULL pointers and negative lengths are the program's mistake: the kernel reports them.
+        if (addrPtr == 0 || lenPtr == 0 || !call.TryRead(lenPtr, lenBytes) || BinaryPrimitives.ReadInt32LittleEndian(lenBytes) < 0)
+        {
+            call.Continue();
+            return;
+        }
+
+        using var dup = call.TryGetFd(fd, out var error);
+        if (dup is null)
+        {
+            call.Continue(); // also a program we may not inspect: an address is reported, nothing is reached
+            return;
+        }
+
+        Span<byte> ss = stackalloc byte[SockAddr.MaxLength];
+        uint sl = SockAddr.MaxLength;
+        fixed (byte* s = ss)
+        {
+            if ((peer ? GetPeerName(dup.Fd, s, &sl) : GetSockName(dup.Fd, s, &sl)) < 0)
+            {
+                call.Fail(LastError);
+                return;
+            }
+        }
+
+        var result = ss[..(int)Math.Min(sl, SockAddr.MaxLength)];
+        if (!SockAddr.TryGetV4(result, out var ip, out var port))
+        {
+            call.Continue();
+            return;
+        }
+
+        if (peer && ip == Config.DataIp && port == Config.DataPort)
+        {
+            if (!OverlayPeer(dup.Fd, result, call))
+            {
+                call.Continue(); // nobody knows: the real peer, as the shim does
+                return;
+            }
+        }
+        else if (Config.Network.IsImage(ip))
+        {
+            SockAddr.SetV4(result, Config.Network.FromImage(ip));
+        }
+        else
+        {
+            call.Continue();
+            return;
+        }
+
+        CopyOut(call, addrPtr, lenPtr, BinaryPrimitives.ReadInt32LittleEndian(lenBytes), result);
+    }
+
+    /// <summary>The kernel's way: copy at most *len bytes, report the full length; then the call returns 0.</summary>
+    private static void CopyOut(TrappedCall call, ulong addrPtr, ulong lenPtr, int callerLength, ReadOnlySpan<byte> result)
+    {
+        Span<byte> lenBytes = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(lenBytes, result.Length);
+        if (!call.TryWrite(addrPtr, result[..Math.Min(callerLength, result.Length)]) || !call.TryWrite(lenPtr, lenBytes))
+        {
+            call.Fail(EFAULT);
+            return;
+        }
+
+        if (call.IsValid())
+        {
+            call.Return(0);
+        }
+    }
+
+    private bool OverlayPeer(int fd, Span<byte> result, TrappedCall call)
+    {
+        var cookie = Cookie(fd);
+        if (cookie != 0 && _peers.TryGetValue(cookie, out var known))
+        {
+            // Same family, hence the same length, as the kernel's answer.
+            SockAddr.Make(result, SockAddr.Family(result), known.Ip, known.Port);
+            return true;
+        }
+
+        Span<byte> local = stackalloc byte[SockAddr.MaxLength];
+        uint ll = SockAddr.MaxLength;
+        fixed (byte* l = local)
+        {
+            if (GetSockName(fd, l, &ll) < 0 || !SockAddr.TryGetV4(local[..(int)ll], out var srcIp, out var srcPort))
+            {
+                return false;
+            }
+
+            var reply = Config.Ask(new ShimRequest(ShimOp.Peer, false, default, srcIp, srcPort), out _);
+            Log($"getpeername tid={call.Tid}: not in the peer table; agent says {reply?.Error.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "nothing"}");
+            if (reply is not { Error: 0 } r)
+            {
+                return false;
+            }
+
+            SockAddr.Make(result, SockAddr.Family(result), r.Endpoint.Address, r.Endpoint.Port);
+            return true;
+        }
+    }
+
+    // ---- accept / accept4 -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// There is no exit hook in seccomp user notification, so an accept whose result must be translated is
+    /// done on behalf of the program: accept4 on the duplicate listener, the translated address written to
+    /// the program's buffer, and the new socket installed with ADDFD|SEND (flags as asked). accept with a NULL
+    /// address has nothing to translate and runs natively.
+    /// </summary>
+    private void Accept(TrappedCall call, int fd, ulong addrPtr, ulong lenPtr, int flags, bool accept4)
+    {
+        Span<byte> lenBytes = stackalloc byte[4];
+        if (addrPtr == 0 || (flags & ~(SockNonBlock | SockCloexec)) != 0 || lenPtr == 0 || !call.TryRead(lenPtr, lenBytes)
+            || BinaryPrimitives.ReadInt32LittleEndian(lenBytes) < 0)
+        {
+            call.Continue();
+            return;
+        }
+
+        var callerLength = BinaryPrimitives.ReadInt32LittleEndian(lenBytes);
+        using var dup = call.TryGetFd(fd, out _);
+        if (dup is null || !TryGetIntOption(dup.Fd, SolSocket, SoDomain, out var domain) || domain is not (AfInet or AfInet6)
+            || !TryGetIntOption(dup.Fd, SolSocket, SoAcceptConn, out var listening) || listening == 0)
+        {
+            call.Continue(); // AF_UNIX, not listening, not a socket: nothing to translate, the kernel's answer
+            return;
+        }
+
+        var listenerCookie = Cookie(dup.Fd);
+        Span<byte> ss = stackalloc byte[SockAddr.MaxLength];
+        SafeFd? accepted = null;
+        var length = 0;
+        if (listenerCookie != 0 && _orphans.TryGetValue(listenerCookie, out var queue) && queue.TryDequeue(out var orphan))
+        {
+            accepted = orphan.Fd;
+            orphan.Address.CopyTo(ss);
+            length = orphan.Address.Length;
+        }
+
+        var nonBlocking = (Fcntl(dup.Fd, FGetFl, 0) & ONonBlock) != 0;
+        while (accepted is null)
+        {
+            if (!nonBlocking && !WaitReadable(call, dup.Fd))
+            {
+                return; // answered (restart for a signal) or the call went away
+            }
+
+            uint sl = SockAddr.MaxLength;
+            int cfd;
+            fixed (byte* s = ss)
+            {
+                // Always CLOEXEC here (this process may spawn); the program's flag is applied by ADDFD.
+                cfd = Accept4(dup.Fd, s, &sl, SockCloexec | (flags & SockNonBlock));
+            }
+
+            if (cfd >= 0)
+            {
+                accepted = new SafeFd(cfd);
+                length = (int)Math.Min(sl, SockAddr.MaxLength);
+                break;
+            }
+
+            var e = LastError;
+            if (nonBlocking || e is not (EAGAIN or EINTR))
+            {
+                call.Fail(e);
+                return;
+            }
+        }
+
+        using (accepted)
+        {
+            var address = ss[..length];
+            if (SockAddr.TryGetV4(address, out var ip, out _) && Config.Network.IsImage(ip))
+            {
+                SockAddr.SetV4(address, Config.Network.FromImage(ip));
+            }
+
+            Span<byte> outLen = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(outLen, length);
+            if (!call.TryWrite(addrPtr, address[..Math.Min(callerLength, length)]) || !call.TryWrite(lenPtr, outLen))
+            {
+                call.Fail(EFAULT);
+                return;
+            }
+
+            var newFd = call.AddFdAndReturn(accepted, (flags & SockCloexec) != 0);
+            if (newFd == -ENOENT && listenerCookie != 0)
+            {
+                // The thread was killed after the connection was taken off the queue: keep it for the next accept.
+                var q = _orphans.GetOrAdd(listenerCookie, _ => new ConcurrentQueue<(SafeFd, byte[])>());
+                if (q.Count < 64)
+                {
+                    q.Enqueue((new SafeFd(Dup(accepted)), ss[..length].ToArray()));
+                }
+            }
+            else if (newFd < 0 && newFd != -ENOENT)
+            {
+                call.Fail(-newFd);
+            }
+
+            Log($"{(accept4 ? "accept4" : "accept")} tid={call.Tid} fd={fd} -> {newFd}");
+        }
+    }
+
+    private static int Dup(SafeFd fd) => Fcntl(fd.Fd, 1030 /* F_DUPFD_CLOEXEC */, 0);
+
+    /// <summary>
+    /// Waits until the blocking listener is readable. While waiting, checks that the call is still there and
+    /// whether a signal the thread would take is pending; then the call is answered with ERESTARTSYS, which
+    /// the kernel turns into a restart (SA_RESTART, or no handler) or EINTR, exactly as a native accept
+    /// interrupted by that signal. False when the call has been answered or has gone away.
+    /// </summary>
+    private static bool WaitReadable(TrappedCall call, int fd)
+    {
+        // Bounded by the call's life: every round checks that it is still waiting.
+        while (true)
+        {
+            var pfd = new PollFd { Fd = fd, Events = PollIn };
+            var n = SeccompNative.Poll(&pfd, 1, AcceptPollMs);
+            if (n > 0)
+            {
+                return true;
+            }
+
+            if (!call.IsValid())
+            {
+                return false;
+            }
+
+            if (ProcStatus.HasDeliverableSignal(call.Tid))
+            {
+                call.Fail(ERESTARTSYS);
+                return false;
+            }
+        }
+    }
+}
