@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Globalization;
+using Isthmus.IntegrationTests.Topology;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Isthmus.IntegrationTests.Overlay;
+
+/// <summary>
+/// Statically linked programs across the overlay under the seccomp supervisor (<c>--mode auto</c> picks it for
+/// them: LD_PRELOAD cannot reach a static binary, so an address that shows up translated proves the
+/// supervisor did it): busybox-static nc and wget/httpd, a static Go HTTP server and client; the auto rule;
+/// and what happens when the supervisor dies.
+/// </summary>
+public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper output) : IClassFixture<OverlayFixture>
+{
+    private const string Busybox = "/bin/busybox";
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    private static readonly Lazy<Task<string>> GoHttp = new(BuildGoHttpAsync);
+    private OverlayCluster Cluster => fixture.Cluster;
+
+    [Fact]
+    public Task BusyboxNc_ClientAndServer_AcrossSites() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        RequireStatic(Busybox);
+        // The server is a shell pipeline: the shell's children (echo, nc) are supervised too.
+        var server = Cluster.StartProgramIn("auto", "b1", Busybox, "sh", "-c", $"echo from-server | {Busybox} nc -l -p 7301");
+        try
+        {
+            await WaitListeningAsync("b1", 7301);
+            var client = await Cluster.RunProgramInAsync("auto", "a1", Timeout, Busybox, "sh", "-c", $"echo from-client | {Busybox} nc {Cluster.Vips["b1"]} 7301");
+            output.WriteLine(client.ToString());
+            Assert.True(client.ExitCode == 0, client.ToString());
+            Assert.Contains("from-server", client.StandardOutput, StringComparison.Ordinal);
+            await server.WaitForLineAsync(l => l == "from-client", Timeout, OutputStream.StandardOutput);
+            Assert.True(await Poll.UntilAsync(() => server.HasExited, Timeout), "nc -l did not exit after its connection");
+            Assert.Equal(0, server.ExitCode);
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
+    });
+
+    [Fact]
+    public Task BusyboxWget_FromHttpd_AcrossSites_ServerSeesClientVip() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        RequireStatic(Busybox);
+        var root = Directory.CreateTempSubdirectory("isthmus-httpd-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(root, "hello.txt"), "hello over the overlay\n");
+        var b1 = Cluster.Vips["b1"];
+        // Bound to the VIP itself: bind(VIP) becomes bind(image) in the supervisor.
+        var httpd = Cluster.StartProgramIn("auto", "b1", Busybox, "httpd", "-f", "-vv", "-p", $"{b1}:8081", "-h", root);
+        try
+        {
+            await WaitListeningAsync("b1", 8081);
+            var wget = await Cluster.RunProgramInAsync("auto", "a1", Timeout, Busybox, "wget", "-q", "-O", "-", $"http://{b1}:8081/hello.txt");
+            output.WriteLine(wget.ToString());
+            Assert.True(wget.ExitCode == 0, wget.ToString());
+            Assert.Equal("hello over the overlay", wget.StandardOutput.TrimEnd());
+            // httpd logs "IP:PORT: url:/hello.txt" with the address accept() gave it.
+            await httpd.WaitForLineAsync(l => l.StartsWith($"{Cluster.Vips["a1"]}:", StringComparison.Ordinal) && l.EndsWith("url:/hello.txt", StringComparison.Ordinal), Timeout);
+        }
+        finally
+        {
+            await httpd.StopAsync();
+            Directory.Delete(root, recursive: true);
+        }
+    });
+
+    [Fact]
+    public Task StaticGoHttp_1000Requests_Over50Connections_ServerSeesClientVip() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var binary = await GoHttp.Value;
+        RequireStatic(binary);
+        var (a1, b1) = (Cluster.Vips["a1"], Cluster.Vips["b1"]);
+        var server = Cluster.StartProgramIn("auto", "b1", binary, "server", "8090");
+        try
+        {
+            await server.WaitForLineAsync(l => l == "LISTENING 8090", Timeout, OutputStream.StandardOutput);
+            var client = await Cluster.RunProgramInAsync("auto", "a1", TimeSpan.FromSeconds(180), binary, "client", $"http://{b1}:8090/", "1000", "50");
+            output.WriteLine(string.Join('\n', client.StandardOutput.Split('\n').Where(l => !l.StartsWith("LOCAL", StringComparison.Ordinal))));
+            Assert.True(client.ExitCode == 0, client.ToString());
+            Assert.Contains("DONE ok=1000 failed=0", client.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains($"BODIES hello {a1}\n", client.StandardOutput, StringComparison.Ordinal);
+            var locals = client.StandardOutput.Split('\n').Where(l => l.StartsWith("LOCAL ", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(locals);
+            Assert.All(locals, l => Assert.StartsWith($"LOCAL {a1}:", l, StringComparison.Ordinal));
+
+            // Every connection the server accepted came from a1's VIP, to b1's VIP.
+            Assert.True(await Poll.UntilAsync(() => server.StandardOutputLines.Any(l => l.StartsWith("CONN ", StringComparison.Ordinal)), Timeout));
+            var conns = server.StandardOutputLines.Where(l => l.StartsWith("CONN ", StringComparison.Ordinal)).ToList();
+            output.WriteLine($"server saw {conns.Count} connections, e.g. {conns[0]}");
+            Assert.All(conns, l => Assert.Matches($"^CONN remote={a1.Replace(".", "\\.", StringComparison.Ordinal)}:[0-9]+ local={b1.Replace(".", "\\.", StringComparison.Ordinal)}:8090$", l));
+            Assert.DoesNotContain(server.StandardOutputLines, l => l.StartsWith("ERROR", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
+    });
+
+    [Fact]
+    public async Task AutoMode_PicksSeccompForStatic_PreloadForDynamic()
+    {
+        var vip = Cluster.Vips["a1"];
+        // Static: the supervisor logs its decisions.
+        var stat = await Cluster.IsthmusAsync(Cluster.Host("a1"), Timeout, "run", "--node", "a1", "--mode", "auto", "--debug-shim", "--", Busybox, "nc", "-w", "2", vip, "1");
+        Assert.Contains("isthmus-seccomp: connect", stat.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("isthmus-preload[", stat.StandardError, StringComparison.Ordinal);
+
+        // Dynamic: the preload shim logs its decisions, the supervisor is not there.
+        var dyn = await Cluster.IsthmusAsync(Cluster.Host("a1"), Timeout, "run", "--node", "a1", "--mode", "auto", "--debug-shim", "--", IsthmusPaths.Native("ist_client"), "block", vip, "1", "1");
+        Assert.Contains("isthmus-preload[", dyn.StandardError, StringComparison.Ordinal);
+        Assert.DoesNotContain("isthmus-seccomp:", dyn.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SetuidProgram_IsRefused_WithTheReason()
+    {
+        var dir = Directory.CreateTempSubdirectory("isthmus-setuid-").FullName;
+        try
+        {
+            var copy = Path.Combine(dir, "busybox");
+            File.Copy(Busybox, copy);
+            File.SetUnixFileMode(copy, UnixFileMode.SetUser | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            foreach (var mode in new[] { "auto", "seccomp" })
+            {
+                var result = await Cluster.RunProgramInAsync(mode, "a1", Timeout, copy, "true");
+                Assert.Equal(125, result.ExitCode);
+                Assert.Contains("setuid", result.StandardError, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public Task SupervisorKilled_ProgramDies_NothingListensHalfWorking() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var b1 = Cluster.Vips["b1"];
+        var server = Cluster.StartProgramIn("seccomp", "b1", IsthmusPaths.Native("ist_server"), "fork", b1, "7320", "0");
+        try
+        {
+            await server.WaitForLineAsync(l => l == $"LISTENING {b1}:7320", Timeout, OutputStream.StandardOutput);
+            var before = await Cluster.RunProgramInAsync("seccomp", "a1", Timeout, IsthmusPaths.Native("ist_client"), "block", b1, "7320", "1000");
+            Assert.True(before.ExitCode == 0, before.ToString());
+
+            var program = ChildrenOf(server.Id);
+            Assert.Single(program);
+            Assert.True(ProcFs.IsAlive(program[0]));
+            Assert.True(ProcFs.SignalProcess(server.Id, Signals.Kill)); // the supervisor alone, not its group
+
+            // PR_SET_PDEATHSIG: the program is killed with its supervisor, rather than running on with every
+            // trapped call failing (ENOSYS).
+            Assert.True(await Poll.UntilAsync(() => !ProcFs.IsAlive(program[0]), Timeout), $"program {program[0]} outlived its supervisor");
+            var after = await Cluster.RunProgramInAsync("seccomp", "a1", Timeout, IsthmusPaths.Native("ist_client"), "block", b1, "7320", "1");
+            Assert.Contains("CONNECT_ERROR errno=ECONNREFUSED", after.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
+    });
+
+    private static List<int> ChildrenOf(int pid)
+    {
+        var children = new List<int>();
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            var text = File.ReadAllText(Path.Combine(task, "children"));
+            children.AddRange(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)));
+        }
+
+        return children;
+    }
+
+    /// <summary>Waits until something listens on TCP <paramref name="port"/> in the node's namespace.</summary>
+    private async Task WaitListeningAsync(string node, int port)
+    {
+        var host = Cluster.Host(node);
+        var listening = await Poll.UntilAsync(
+            async () => (await host.RunAsync("ss", ["-Hltn", $"sport = :{port}"], Timeout).ConfigureAwait(false)).StandardOutput.Contains("LISTEN", StringComparison.Ordinal),
+            Timeout,
+            TimeSpan.FromMilliseconds(100));
+        Assert.True(listening, $"nothing listens on port {port} at {node}");
+    }
+
+    /// <summary>A program that is not statically linked would be interposed by preload, proving nothing here.</summary>
+    private static void RequireStatic(string path)
+    {
+        Assert.True(File.Exists(path), $"{path} is missing (.ci/install-deps.sh installs busybox-static and golang-go)");
+        var kind = Isthmus.Interpose.ProgramKind.Inspect(path);
+        Assert.True(kind.IsElf && kind.IsStatic, $"{path} is not a statically linked ELF program");
+    }
+
+    /// <summary>
+    /// Builds Overlay/Scripts/gohttp.go once per test run: standard library only, CGO_ENABLED=0 (static), GOPATH
+    /// and GOCACHE in a temporary directory, GOTOOLCHAIN=local and GOPROXY=off (never the network).
+    /// </summary>
+    private static async Task<string> BuildGoHttpAsync()
+    {
+        var source = Path.Combine(AppContext.BaseDirectory, "Scripts", "gohttp.go");
+        var dir = Directory.CreateTempSubdirectory("isthmus-go-").FullName;
+        var binary = Path.Combine(dir, "gohttp");
+        var go = File.Exists("/usr/bin/go") ? "/usr/bin/go" : "go";
+        var psi = new ProcessStartInfo(go, ["build", "-o", binary, source])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = dir,
+        };
+        psi.Environment["CGO_ENABLED"] = "0";
+        psi.Environment["GOPATH"] = Path.Combine(dir, "gopath");
+        psi.Environment["GOCACHE"] = Path.Combine(dir, "gocache");
+        psi.Environment["GOTOOLCHAIN"] = "local";
+        psi.Environment["GOPROXY"] = "off";
+        psi.Environment["GO111MODULE"] = "off";
+        psi.Environment["GOFLAGS"] = "";
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start go");
+        var stderr = process.StandardError.ReadToEndAsync();
+        _ = await process.StandardOutput.ReadToEndAsync().ConfigureAwait(false);
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        foreach (var scratch in new[] { "gopath", "gocache" })
+        {
+            try
+            {
+                Directory.Delete(Path.Combine(dir, scratch), recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+
+        return process.ExitCode == 0 && File.Exists(binary) ? binary
+            : throw new InvalidOperationException($"go build failed ({process.ExitCode}): {await stderr.ConfigureAwait(false)}");
+    }
+}
