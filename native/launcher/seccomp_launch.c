@@ -29,7 +29,8 @@
  * supervisor is gone: exit 125 without running anything.
  *
  * TRAPS: bit 0 = also trap sendmsg/sendmmsg (opt-in: .NET and others send TCP data with sendmsg),
- *        bit 1 = trap sendto when its address argument is non-NULL (UDP to VIPs).
+ *        bit 1 = trap sendto when its address argument is non-NULL (UDP to VIPs),
+ *        bit 2 = trap recvfrom when its address argument is non-NULL (UDP sources: image -> VIP).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +70,7 @@
 #error "isthmus-seccomp-launch: unsupported architecture"
 #endif
 
-enum { TRAP_SENDMSG = 1, TRAP_SENDTO = 2 };
+enum { TRAP_SENDMSG = 1, TRAP_SENDTO = 2, TRAP_RECVFROM = 4 };
 enum { STAGE_PDEATHSIG = 1, STAGE_NO_NEW_PRIVS = 2, STAGE_FILTER = 3 };
 
 #define EXIT_CANNOT_RUN 125
@@ -98,6 +99,22 @@ static void emit(struct builder *b, uint16_t code, uint8_t jt, uint8_t jf, uint3
 static void when_nr(struct builder *b, uint32_t number, uint32_t action)
 {
     emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, number);
+    emit(b, BPF_RET | BPF_K, 0, 0, action);
+}
+
+/*
+ * "if nr == number and args[4] != 0: return action; if nr == number: allow". send() and recv() are
+ * sendto/recvfrom with a NULL address (args[4]) and must stay free: every TCP data call is one.
+ * The accumulator holds nr on entry and on the fall-through exit.
+ */
+static void when_nr_arg4(struct builder *b, uint32_t number, uint32_t action)
+{
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 6, number);
+    emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARG4_LO);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 3, 0);
+    emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARG4_HI);
+    emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0);
+    emit(b, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW);
     emit(b, BPF_RET | BPF_K, 0, 0, action);
 }
 
@@ -137,17 +154,10 @@ static int build_filter(struct builder *b, unsigned traps)
         when_nr(b, __NR_sendmsg, notify);
         when_nr(b, __NR_sendmmsg, notify);
     }
-    if (traps & TRAP_SENDTO) {
-        /* sendto(fd, buf, len, flags, dest_addr, addrlen): only with a destination (UDP);
-           send() on a connected socket is sendto with dest_addr NULL and must stay free. */
-        emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 5, __NR_sendto);
-        emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARG4_LO);
-        emit(b, BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0);
-        emit(b, BPF_LD | BPF_W | BPF_ABS, 0, 0, OFF_ARG4_HI);
-        emit(b, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0);
-        emit(b, BPF_RET | BPF_K, 0, 0, notify);
-        emit(b, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW);
-    }
+    if (traps & TRAP_SENDTO) /* sendto(fd, buf, len, flags, dest_addr, addrlen) */
+        when_nr_arg4(b, __NR_sendto, notify);
+    if (traps & TRAP_RECVFROM) /* recvfrom(fd, buf, len, flags, src_addr, addrlen) */
+        when_nr_arg4(b, __NR_recvfrom, notify);
     emit(b, BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW);
     return b->n <= MAX_INSNS ? 0 : -1;
 }

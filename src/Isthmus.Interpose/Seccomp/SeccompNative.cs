@@ -65,6 +65,19 @@ public struct IoVec
     public nuint Length;
 }
 
+/// <summary>struct msghdr (64-bit).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct MsgHdr
+{
+    public nint Name;
+    public uint NameLength;
+    public nint Iov;
+    public nuint IovLength;
+    public nint Control;
+    public nuint ControlLength;
+    public int Flags;
+}
+
 [StructLayout(LayoutKind.Sequential)]
 public struct PollFd
 {
@@ -109,6 +122,7 @@ public static unsafe partial class SeccompNative
     public const int SockNonBlock = 0x800, SockCloexec = 0x80000;
     public const int ONonBlock = 0x800, OCloexec = 0x80000;
     public const int SolSocket = 1, SoReuseAddr = 2, SoType = 3, SoAcceptConn = 30, SoProtocol = 38, SoDomain = 39, SoCookie = 57;
+    public const int IpProtoUdp = 17, IpProtoUdpLite = 136, IpProtoIp = 0, IpPktInfo = 8, SoRcvTimeo = 20, MsgDontWait = 0x40, EMSGSIZE = 90;
     public const int IpProtoTcp = 6, IpProtoIpv6 = 41, IpProtoMptcp = 262, Ipv6V6Only = 26, TcpInfo = 11;
     public const int FGetFl = 3;
     public const short PollIn = 0x1, PollErr = 0x8, PollHup = 0x10, PollNVal = 0x20;
@@ -165,6 +179,12 @@ public static unsafe partial class SeccompNative
 
     [LibraryImport("libc", EntryPoint = "accept4", SetLastError = true)]
     public static partial int Accept4(int fd, byte* address, uint* length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
+    public static partial nint SendMsg(int fd, MsgHdr* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "recvfrom", SetLastError = true)]
+    public static partial nint RecvFrom(int fd, byte* buffer, nuint length, int flags, byte* address, uint* addressLength);
 
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
     public static partial int Fcntl(int fd, int command, int argument);

@@ -16,6 +16,9 @@ public static class SeccompSupervisor
 {
     public const string LauncherFileName = "isthmus-seccomp-launch";
 
+    /// <summary>The launcher's TRAPS bits: sendto (2) and recvfrom (4) when their address argument is non-NULL, for UDP; sendmsg (1) stays off.</summary>
+    private const string Traps = "6";
+
     public static string LauncherPath()
     {
         var path = Path.Combine(AppContext.BaseDirectory, "native", LauncherFileName);
@@ -45,7 +48,7 @@ public static class SeccompSupervisor
         using (var childEnd = new SafeFd(fds[1]))
         {
             // The launcher learns its end by number; dup2(fd, fd) in posix_spawn clears FD_CLOEXEC (glibc 2.29+).
-            child = Spawn(launcher, [launcher, childEnd.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), "0", path, .. argv], environment, childEnd.Fd);
+            child = Spawn(launcher, [launcher, childEnd.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), Traps, path, .. argv], environment, childEnd.Fd);
         }
 
         var hello = stackalloc int[2];

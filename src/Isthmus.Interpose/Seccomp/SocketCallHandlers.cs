@@ -59,6 +59,12 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
                 case TrappedSyscall.Accept4:
                     Accept(call, (int)call.Args[0], call.Args[1], call.Args[2], (int)call.Args[3], accept4: true);
                     break;
+                case TrappedSyscall.SendTo:
+                    SendTo(call);
+                    break;
+                case TrappedSyscall.RecvFrom:
+                    RecvFrom(call);
+                    break;
                 default:
                     call.Continue();
                     break;
@@ -72,7 +78,7 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
         }
         finally
         {
-            if (!call.Answered)
+            if (!call.Answered && !call.Deferred)
             {
                 call.Continue();
             }
@@ -141,7 +147,15 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
 
         if (!IsOverlayStreamSocket(dup.Fd, family))
         {
-            call.Continue(); // UDP, V6ONLY, not a socket: the kernel's own result
+            if (IsOverlayDatagramSocket(dup.Fd, out _))
+            {
+                ConnectDatagram(call, dup.Fd, family, dstIp, dstPort);
+            }
+            else
+            {
+                call.Continue(); // V6ONLY, not a socket: the kernel's own result
+            }
+
             return;
         }
 
@@ -157,7 +171,7 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
         }
 
         Span<byte> local = stackalloc byte[SockAddr.MaxLength];
-        var bound = BindIfUnbound(dup.Fd, family, local, out var llen);
+        var bound = BindIfUnbound(dup.Fd, family, reuse: true, local, out var llen);
         if (bound != 0)
         {
             call.Fail(bound);
@@ -257,7 +271,7 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
     /// Gives an unbound socket the local address image(own VIP):0 (SO_REUSEADDR, as the shim does), and
     /// returns its local address. 0 or a positive errno.
     /// </summary>
-    private int BindIfUnbound(int fd, int family, Span<byte> local, out int llen)
+    private int BindIfUnbound(int fd, int family, bool reuse, Span<byte> local, out int llen)
     {
         llen = 0;
         uint len = SockAddr.MaxLength;
@@ -275,7 +289,11 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
             }
 
             var one = 1;
-            _ = SetSockOpt(fd, SolSocket, SoReuseAddr, &one, sizeof(int));
+            if (reuse)
+            {
+                _ = SetSockOpt(fd, SolSocket, SoReuseAddr, &one, sizeof(int));
+            }
+
             Span<byte> want = stackalloc byte[SockAddr.MaxLength];
             var wlen = SockAddr.Make(want, family, Config.Network.ToImage(Config.OwnVip), 0);
             fixed (byte* w = want)
@@ -522,7 +540,7 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
         var nonBlocking = (Fcntl(dup.Fd, FGetFl, 0) & ONonBlock) != 0;
         while (accepted is null)
         {
-            if (!nonBlocking && !WaitReadable(call, dup.Fd))
+            if (!nonBlocking && !WaitReadable(call, dup.Fd, deadline: 0))
             {
                 return; // answered (restart for a signal) or the call went away
             }
@@ -587,17 +605,355 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
 
     private static int Dup(SafeFd fd) => Fcntl(fd.Fd, 1030 /* F_DUPFD_CLOEXEC */, 0);
 
+    // ---- UDP -------------------------------------------------------------------------------------------------
+
+    private static readonly long RouteLifetime = 30 * System.Diagnostics.Stopwatch.Frequency;
+    private readonly ConcurrentDictionary<(uint Ip, ushort Port), long> _routes = new();
+
     /// <summary>
-    /// Waits until the blocking listener is readable. While waiting, checks that the call is still there and
+    /// Makes sure the agent has its UDP proxy for a remote VIP:port (op UDP_ROUTE), asking again when the
+    /// answer is 30 s old, as the shim's udp_route.c does. 0 or the agent's errno.
+    /// </summary>
+    private int EnsureRoute(uint ip, ushort port)
+    {
+        if (ip == Config.OwnVip)
+        {
+            return 0;
+        }
+
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_routes.TryGetValue((ip, port), out var when) && now - when < RouteLifetime)
+        {
+            return 0;
+        }
+
+        var reply = Config.Ask(new ShimRequest(ShimOp.UdpRoute, false, new VirtualEndpoint(ip, port), 0, 0), out var rpcError);
+        var error = reply?.Error ?? rpcError;
+        if (error == 0)
+        {
+            if (_routes.Count > 4096)
+            {
+                _routes.Clear();
+            }
+
+            _routes[(ip, port)] = now;
+        }
+
+        return error;
+    }
+
+    /// <summary>A UDP (or UDP-Lite) socket of AF_INET, or AF_INET6 accepting v4-mapped addresses; <paramref name="wildcard"/>: bound to the wildcard or not bound.</summary>
+    private static bool IsOverlayDatagramSocket(int fd, out bool wildcard)
+    {
+        wildcard = false;
+        if (!TryGetIntOption(fd, SolSocket, SoProtocol, out var protocol) || protocol is not (IpProtoUdp or IpProtoUdpLite))
+        {
+            return false;
+        }
+
+        Span<byte> local = stackalloc byte[SockAddr.MaxLength];
+        uint len = SockAddr.MaxLength;
+        fixed (byte* l = local)
+        {
+            if (GetSockName(fd, l, &len) < 0)
+            {
+                return false;
+            }
+        }
+
+        var family = SockAddr.Family(local);
+        if (family is not (AfInet or AfInet6)
+            || (family == AfInet6 && (!TryGetIntOption(fd, IpProtoIpv6, Ipv6V6Only, out var v6Only) || v6Only != 0)))
+        {
+            return false;
+        }
+
+        wildcard = SockAddr.IsUnspecified(local[..(int)len], out _);
+        return true;
+    }
+
+    /// <summary>connect(UDP, VIP): the route first, then image(own):0 if unbound, then the kernel connects to image(VIP):port.</summary>
+    private void ConnectDatagram(TrappedCall call, int fd, int family, uint dstIp, ushort dstPort)
+    {
+        var error = EnsureRoute(dstIp, dstPort);
+        if (error != 0)
+        {
+            Log($"connect udp tid={call.Tid} {IPv4.Format(dstIp)}:{dstPort} -> errno {error}");
+            call.Fail(error);
+            return;
+        }
+
+        Span<byte> local = stackalloc byte[SockAddr.MaxLength];
+        uint ll = SockAddr.MaxLength;
+        int localFamily;
+        fixed (byte* l = local)
+        {
+            if (GetSockName(fd, l, &ll) < 0)
+            {
+                call.Fail(LastError);
+                return;
+            }
+
+            localFamily = SockAddr.Family(local);
+        }
+
+        var bound = BindIfUnbound(fd, localFamily, reuse: false, local, out _);
+        if (bound != 0)
+        {
+            call.Fail(bound);
+            return;
+        }
+
+        Log($"connect udp tid={call.Tid} {IPv4.Format(dstIp)}:{dstPort} -> image");
+        Span<byte> target = stackalloc byte[SockAddr.MaxLength];
+        var tlen = SockAddr.Make(target, family, Config.Network.ToImage(dstIp), dstPort);
+        call.Complete(ConnectTo(fd, target[..tlen]));
+    }
+
+    private const int MaxDatagram = 65535;
+
+    /// <summary>
+    /// sendto(UDP, VIP:port): sent on behalf to image(VIP):port, the payload copied out of the program, with an
+    /// IP_PKTINFO source of image(own VIP) when the socket is bound to the wildcard or unbound (as the shim does).
+    /// </summary>
+    private void SendTo(TrappedCall call)
+    {
+        var fd = (int)call.Args[0];
+        var length = call.Args[2];
+        var flags = (int)call.Args[3];
+        Span<byte> sa = stackalloc byte[SockAddr.MaxLength];
+        if (!ReadAddress(call, call.Args[4], call.Args[5], sa, out var len) || !SockAddr.TryGetV4(sa[..len], out var ip, out var port)
+            || !Config.Network.IsVirtual(ip) || !call.IsValid())
+        {
+            call.Continue();
+            return;
+        }
+
+        using var dup = call.TryGetFd(fd, out var error);
+        if (dup is null)
+        {
+            CannotInspect(call, error);
+            return;
+        }
+
+        if (!IsOverlayDatagramSocket(dup.Fd, out var wildcard))
+        {
+            call.Continue(); // TCP (MSG_FASTOPEN) and the rest: the kernel's own answer
+            return;
+        }
+
+        var routeError = EnsureRoute(ip, port);
+        if (routeError != 0)
+        {
+            call.Fail(routeError);
+            return;
+        }
+
+        if (length > MaxDatagram)
+        {
+            call.Fail(EMSGSIZE);
+            return;
+        }
+
+        var payload = new byte[(int)length];
+        if (!call.TryRead(call.Args[1], payload) && length > 0)
+        {
+            call.Fail(EFAULT);
+            return;
+        }
+
+        Span<byte> target = stackalloc byte[SockAddr.MaxLength];
+        var tlen = SockAddr.Make(target, SockAddr.Family(sa), Config.Network.ToImage(ip), port);
+        // struct cmsghdr (16) + struct in_pktinfo (12), aligned: CMSG_SPACE = 32.
+        Span<byte> control = stackalloc byte[32];
+        control.Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(control, 28); // cmsg_len = CMSG_LEN(12)
+        BinaryPrimitives.WriteInt32LittleEndian(control[8..], IpProtoIp);
+        BinaryPrimitives.WriteInt32LittleEndian(control[12..], IpPktInfo);
+        BinaryPrimitives.WriteUInt32BigEndian(control[20..], Config.Network.ToImage(Config.OwnVip)); // ipi_spec_dst
+        fixed (byte* t = target)
+        fixed (byte* p = payload)
+        fixed (byte* c = control)
+        {
+            var iov = new IoVec { Base = (nint)p, Length = (nuint)payload.Length };
+            var msg = new MsgHdr
+            {
+                Name = (nint)t,
+                NameLength = (uint)tlen,
+                Iov = (nint)(&iov),
+                IovLength = 1,
+                Control = wildcard ? (nint)c : 0,
+                ControlLength = wildcard ? (nuint)control.Length : 0,
+            };
+            var n = SendMsg(dup.Fd, &msg, flags);
+            call.Complete(n >= 0 ? n : -LastError);
+        }
+    }
+
+    /// <summary>
+    /// recvfrom(UDP, ..., addr, addrlen): the datagram is received on behalf so that its source, an image
+    /// address (the agent's proxy for the remote sender, or a local program), reaches the program as the VIP.
+    /// A blocking wait moves to a thread of its own and honours SO_RCVTIMEO and signals (see <see cref="WaitReadable"/>).
+    /// </summary>
+    private void RecvFrom(TrappedCall call)
+    {
+        var fd = (int)call.Args[0];
+        var lenPtr = call.Args[5];
+        Span<byte> lenBytes = stackalloc byte[4];
+        if (lenPtr == 0 || !call.TryRead(lenPtr, lenBytes) || BinaryPrimitives.ReadInt32LittleEndian(lenBytes) < 0)
+        {
+            call.Continue();
+            return;
+        }
+
+        var dup = call.TryGetFd(fd, out _);
+        if (dup is null)
+        {
+            call.Continue();
+            return;
+        }
+
+        if (!IsOverlayDatagramSocket(dup.Fd, out _))
+        {
+            dup.Dispose();
+            call.Continue();
+            return;
+        }
+
+        var flags = (int)call.Args[3];
+        var nonBlocking = (flags & MsgDontWait) != 0 || (Fcntl(dup.Fd, FGetFl, 0) & ONonBlock) != 0;
+        if (nonBlocking || IsReadable(dup.Fd))
+        {
+            using (dup)
+            {
+                ReceiveInto(call, dup.Fd, flags, nonBlocking, BinaryPrimitives.ReadInt32LittleEndian(lenBytes), deadline: 0);
+            }
+
+            return;
+        }
+
+        var deadline = ReceiveDeadline(dup.Fd);
+        var callerLength = BinaryPrimitives.ReadInt32LittleEndian(lenBytes);
+        call.Deferred = true;
+        new Thread(() =>
+        {
+            using (dup)
+            {
+                try
+                {
+                    ReceiveInto(call, dup.Fd, flags, nonBlocking: false, callerLength, deadline);
+                }
+                catch (Exception e)
+                {
+                    Console.Error.WriteLine($"isthmus: seccomp supervisor: recvfrom of thread {call.Tid} failed: {e.Message}");
+                }
+                finally
+                {
+                    if (!call.Answered)
+                    {
+                        call.Continue();
+                    }
+                }
+            }
+        })
+        { IsBackground = true, Name = "seccomp-recv" }.Start();
+    }
+
+    private static bool IsReadable(int fd)
+    {
+        var pfd = new PollFd { Fd = fd, Events = PollIn };
+        return SeccompNative.Poll(&pfd, 1, 0) > 0;
+    }
+
+    /// <summary>Stopwatch timestamp at which SO_RCVTIMEO expires, or 0 for none.</summary>
+    private static long ReceiveDeadline(int fd)
+    {
+        Span<long> tv = stackalloc long[2];
+        uint len = 16;
+        fixed (long* p = tv)
+        {
+            if (GetSockOpt(fd, SolSocket, SoRcvTimeo, p, &len) < 0 || (tv[0] == 0 && tv[1] == 0))
+            {
+                return 0;
+            }
+        }
+
+        var ticks = (tv[0] * System.Diagnostics.Stopwatch.Frequency) + (tv[1] * System.Diagnostics.Stopwatch.Frequency / 1_000_000);
+        return System.Diagnostics.Stopwatch.GetTimestamp() + ticks;
+    }
+
+    private void ReceiveInto(TrappedCall call, int fd, int flags, bool nonBlocking, int callerLength, long deadline)
+    {
+        var bufferLength = (int)Math.Min(call.Args[2], MaxDatagram + 1UL);
+        var buffer = new byte[bufferLength];
+        Span<byte> ss = stackalloc byte[SockAddr.MaxLength];
+        nint n;
+        uint sl;
+        // Bounded by the call's life and SO_RCVTIMEO: WaitReadable returns false once either is over.
+        while (true)
+        {
+            if (!nonBlocking && !WaitReadable(call, fd, deadline))
+            {
+                return;
+            }
+
+            sl = SockAddr.MaxLength;
+            fixed (byte* b = buffer)
+            fixed (byte* s = ss)
+            {
+                n = SeccompNative.RecvFrom(fd, b, (nuint)buffer.Length, flags | MsgDontWait, s, &sl);
+            }
+
+            if (n >= 0)
+            {
+                break;
+            }
+
+            var e = LastError;
+            if (nonBlocking || e is not (EAGAIN or EINTR))
+            {
+                call.Fail(e);
+                return;
+            }
+        }
+
+        var length = (int)Math.Min(sl, SockAddr.MaxLength);
+        var address = ss[..length];
+        if (SockAddr.TryGetV4(address, out var ip, out _) && Config.Network.IsImage(ip))
+        {
+            SockAddr.SetV4(address, Config.Network.FromImage(ip));
+        }
+
+        var copied = (int)Math.Min((ulong)n, (ulong)buffer.Length);
+        Span<byte> outLen = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32LittleEndian(outLen, length);
+        if (!call.TryWrite(call.Args[1], buffer.AsSpan(0, copied)) || !call.TryWrite(call.Args[4], address[..Math.Min(callerLength, length)])
+            || !call.TryWrite(call.Args[5], outLen))
+        {
+            call.Fail(EFAULT);
+            return;
+        }
+
+        call.Return(n);
+    }
+
+    /// <summary>
+    /// Waits until the blocking socket is readable (or <paramref name="deadline"/>, a Stopwatch timestamp, passes; 0: none). While waiting, checks that the call is still there and
     /// whether a signal the thread would take is pending; then the call is answered with ERESTARTSYS, which
     /// the kernel turns into a restart (SA_RESTART, or no handler) or EINTR, exactly as a native accept
     /// interrupted by that signal. False when the call has been answered or has gone away.
     /// </summary>
-    private static bool WaitReadable(TrappedCall call, int fd)
+    private static bool WaitReadable(TrappedCall call, int fd, long deadline)
     {
-        // Bounded by the call's life: every round checks that it is still waiting.
+        // Bounded by the call's life (every round checks that it is still waiting) and the deadline.
         while (true)
         {
+            if (deadline != 0 && System.Diagnostics.Stopwatch.GetTimestamp() >= deadline)
+            {
+                call.Fail(EAGAIN); // SO_RCVTIMEO expired, as the kernel reports it
+                return false;
+            }
+
             var pfd = new PollFd { Fd = fd, Events = PollIn };
             var n = SeccompNative.Poll(&pfd, 1, AcceptPollMs);
             if (n > 0)

@@ -11,6 +11,7 @@ public enum TrappedSyscall
     GetSockName,
     GetPeerName,
     SendTo,
+    RecvFrom,
 }
 
 /// <summary>System call numbers per audit architecture (the launcher's filter checks the architecture).</summary>
@@ -30,6 +31,7 @@ public static class SyscallTable
             51 => TrappedSyscall.GetSockName,
             52 => TrappedSyscall.GetPeerName,
             44 => TrappedSyscall.SendTo,
+            45 => TrappedSyscall.RecvFrom,
             _ => TrappedSyscall.Other,
         },
         AuditArchAarch64 => nr switch
@@ -41,6 +43,7 @@ public static class SyscallTable
             204 => TrappedSyscall.GetSockName,
             205 => TrappedSyscall.GetPeerName,
             206 => TrappedSyscall.SendTo,
+            207 => TrappedSyscall.RecvFrom,
             _ => TrappedSyscall.Other,
         },
         _ => TrappedSyscall.Other,
@@ -87,6 +90,9 @@ public sealed unsafe class TrappedCall
     public IReadOnlyList<ulong> Args { get; }
 
     public bool Answered => Volatile.Read(ref _answered) != 0;
+
+    /// <summary>Set when a handler passed the call to another thread, which will answer it.</summary>
+    public bool Deferred { get; set; }
 
     /// <summary>Whether the call is still waiting for its answer (the thread has not died or been interrupted).</summary>
     public bool IsValid()

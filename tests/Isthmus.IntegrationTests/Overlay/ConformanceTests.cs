@@ -20,6 +20,8 @@ public sealed partial class ConformanceTests(OverlayFixture fixture, ITestOutput
     /// <summary>The interposition modes every conformance test runs in.</summary>
     public static readonly string[] Modes = ["preload", "seccomp"];
 
+    private static readonly int[] UdpSizes = [1, 1400, 65507];
+
     public static TheoryData<string, string, string, string, string> Cases()
     {
         var data = new TheoryData<string, string, string, string, string>();
@@ -169,6 +171,49 @@ public sealed partial class ConformanceTests(OverlayFixture fixture, ITestOutput
             await native.StopAsync();
         }
     }
+
+    public static TheoryData<string, string, string, string, string> UdpCases()
+    {
+        var data = new TheoryData<string, string, string, string, string>();
+        foreach (var mode in Modes)
+        {
+            // sendmsg/recvmsg (ist_udp msg, mmsg) are not trapped by the seccomp supervisor yet: preload only.
+            foreach (var clientMode in mode == "seccomp" ? ["sendto", "connected"] : new[] { "sendto", "connected", "msg", "mmsg" })
+            {
+                data.Add(mode, "a1", "b1", clientMode, "vip");
+                data.Add(mode, "b2", "a2", clientMode, "wildcard");
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(UdpCases))]
+    public Task Udp_EchoByVip_BothEndsSeeVips(string mode, string client, string server, string clientMode, string bind) =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var (serverVip, clientVip) = (Cluster.Vips[server], Cluster.Vips[client]);
+            var port = bind == "vip" ? "7601" : "7602";
+            var echo = Cluster.StartProgramIn(mode, server, IsthmusPaths.Native("ist_udp"), "server", bind == "vip" ? serverVip : "0.0.0.0", port);
+            try
+            {
+                await echo.WaitForLineAsync(l => l.StartsWith("LISTENING ", StringComparison.Ordinal), Timeout, OutputStream.StandardOutput);
+                var result = await Cluster.RunProgramInAsync(mode, client, Timeout, IsthmusPaths.Native("ist_udp"), "client", clientMode, serverVip, port, "1", "1400", "65507");
+                output.WriteLine($"[{mode}] {client} -> {server} udp {clientMode}: {result.StandardOutput.Replace('\n', ' ')}");
+                Assert.True(result.ExitCode == 0, result.ToString());
+                foreach (var size in UdpSizes)
+                {
+                    Assert.Contains($"OK size={size} peer={serverVip}:{port}", result.StandardOutput, StringComparison.Ordinal);
+                }
+
+                await echo.WaitForLineAsync(l => l.StartsWith($"RECV peer={clientVip}:", StringComparison.Ordinal), Timeout, OutputStream.StandardOutput);
+            }
+            finally
+            {
+                await echo.StopAsync();
+            }
+        });
 
     [GeneratedRegex(@"CONNECTED local=(?<lip>[0-9.]+):(?<lport>[0-9]+) peer=(?<pip>[0-9.]+):(?<pport>[0-9]+)")]
     private static partial Regex Connected();
