@@ -188,7 +188,7 @@ int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst
  */
 #define NAMES_CANON_SIZE (AGENT_PAYLOAD_MAX + 1)
 bool names_is_candidate(const char *name);
-bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE]);
-bool names_reverse(uint32_t vip, char canon[NAMES_CANON_SIZE]);
+bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE], bool *nxdomain);
+bool names_reverse(uint32_t vip, char canon[NAMES_CANON_SIZE], bool *nxdomain);
 
 #endif
