@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (network namespaces, ping, iperf3,
-# redis, ssh, netcat, a C compiler for the native pieces). Idempotent: does nothing when every
+# redis, ssh, netcat, a C compiler for the native pieces, and the HPC programs of tests/…/Hpc:
+# memcached and libmemcached's tools, Open MPI with NetPIPE, Slurm with munge). Idempotent: does nothing when every
 # package is already installed, otherwise runs apt-get update once and installs what is missing.
 # Package postinst scripts must not start services here: /usr/sbin/policy-rc.d says "exit 101".
 set -euo pipefail
@@ -11,6 +12,9 @@ packages=(
     openssh-server openssh-client
     python3 netcat-openbsd procps psmisc
     gcc make
+    memcached libmemcached-tools
+    openmpi-bin netpipe-openmpi
+    slurm-wlm slurmctld slurmd slurm-client munge
 )
 
 missing=()
