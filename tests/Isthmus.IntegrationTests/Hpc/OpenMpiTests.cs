@@ -20,7 +20,7 @@ public sealed class OpenMpiTests(HpcFixture fixture, ITestOutputHelper output) :
     private static readonly TimeSpan Long = TimeSpan.FromSeconds(180);
 
     [Fact]
-    public async Task NetPipe_OneRankPerSite_OverSshLaunch() => await RunAsync(await fixture.OverlayAsync(), "a1", "b1");
+    public async Task NetPipe_OneRankPerSite_AcrossSites() => await RunAsync(await fixture.OverlayAsync(), "a1", "b1");
 
     [Fact]
     public async Task NetPipe_OneRankPerNode_NativeBaseline() => await RunAsync(await fixture.NativeAsync(), "a1", "a2");
