@@ -46,6 +46,8 @@ public sealed record AgentInfo
     [JsonPropertyName("data")] public required string DataEndpoint { get; init; }
     [JsonPropertyName("socket")] public required string SocketPath { get; init; }
     [JsonPropertyName("pid")] public int Pid { get; init; }
+    [JsonPropertyName("node_hostname")] public bool NodeHostname { get; init; }
+    [JsonPropertyName("socks")] public string? Socks { get; init; }
 
     public static AgentInfo Read(string path) =>
         JsonSerializer.Deserialize(File.ReadAllBytes(path), AgentInfoJsonContext.Default.AgentInfo)

@@ -55,6 +55,15 @@ public static class InterposedEnvironment
         env["ISTHMUS_IMAGE"] = agent.Image;
         env["ISTHMUS_DATA"] = agent.DataEndpoint;
         env["ISTHMUS_NODE"] = agent.Name;
+        env["ISTHMUS_CLUSTER"] = agent.Cluster;
+        if (agent.NodeHostname)
+        {
+            env["ISTHMUS_HOSTNAME"] = agent.Name;
+        }
+        else
+        {
+            env.Remove("ISTHMUS_HOSTNAME");
+        }
         if (debug)
         {
             env["ISTHMUS_DEBUG"] = "1";

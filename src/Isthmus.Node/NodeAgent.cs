@@ -14,7 +14,7 @@ namespace Isthmus.Node;
 /// The node agent: enrols with the site router, then serves interposed programs (control socket and
 /// loopback data endpoint) and the router's legs towards this node's programs.
 /// </summary>
-public sealed class NodeAgent
+public sealed class NodeAgent : IDisposable
 {
     private static readonly TimeSpan LocalConnectTimeout = TimeSpan.FromSeconds(10);
     private readonly ClusterFile _cluster;
@@ -26,6 +26,8 @@ public sealed class NodeAgent
     private readonly PendingConnects _connects = new();
     private readonly ReplayGuard _replays = new();
     private readonly IPEndPoint _routerLan;
+    private readonly DatagramLink _datagrams;
+    private readonly UdpProxies _udp;
     private Socket? _lanData;
     private Socket? _loopbackData;
 
@@ -48,7 +50,25 @@ public sealed class NodeAgent
             dir.LoadEnrolSecret(), NodeIdentity.LoadOrCreate(dir.NodeKeyPath(name)), name, requestedVip, loggerFactory.CreateLogger("isthmus.node.router"))
         {
             DataPortFor = BindLanData,
+            Naming = (_cluster.Cluster.Name, [.. _cluster.Sites.Select(s => s.Name)]),
         };
+        _udp = new UdpProxies(_network, () => _routerLink.Current?.Vip ?? 0, (src, dst, payload) => _datagrams!.Send(src, dst, payload), loggerFactory.CreateLogger("isthmus.node.udp"));
+        _datagrams = new DatagramLink(_routerLan, _site.Subnet.Network + 1, () => _routerLink.Current, loggerFactory.CreateLogger("isthmus.node.udp"))
+        {
+            OnDatagram = DeliverDatagram,
+        };
+    }
+
+    /// <summary>A datagram from the router for this node: hand it to the program's port from the sender's image.</summary>
+    private void DeliverDatagram(VirtualEndpoint source, VirtualEndpoint destination, ReadOnlySpan<byte> payload)
+    {
+        if (destination.Address != _routerLink.Current?.Vip)
+        {
+            _logger.LogDebug("Dropped datagram {Src} -> {Dst}: not for this node", source, destination);
+            return;
+        }
+
+        _udp.Deliver(source, destination.Port, payload);
     }
 
     /// <summary>Enrols, publishes itself for <c>isthmus run</c>, calls <paramref name="up"/> with the VIP, and serves until cancelled.</summary>
@@ -75,6 +95,7 @@ public sealed class NodeAgent
             DataEndpoint = _loopbackData.LocalEndPoint!.ToString()!,
             SocketPath = socketPath,
             Pid = Environment.ProcessId,
+            NodeHostname = _cluster.Cluster.NodeHostname,
         }.Write(infoPath);
         _logger.LogInformation("Node {Node} up at site {Site}: VIP {Vip}", _name, _site.Name, vipText);
         up(vipText);
@@ -83,6 +104,7 @@ public sealed class NodeAgent
         {
             await Task.WhenAll(
                 _routerLink.MaintainAsync(cancellationToken),
+                _datagrams.RunAsync(cancellationToken),
                 shim.RunAsync(cancellationToken),
                 AcceptLoop.RunAsync(_loopbackData, HandleProgramConnectionAsync, _logger, cancellationToken),
                 AcceptLoop.RunAsync(_lanData!, HandleInboundLegAsync, _logger, cancellationToken)).ConfigureAwait(false);
@@ -130,9 +152,20 @@ public sealed class NodeAgent
     private async Task<ShimResponse> HandleShimAsync(ShimRequest request, CancellationToken cancellationToken)
     {
         var source = (request.SourceAddress, request.SourcePort);
-        if (request.Op == ShimOp.Peer)
+        switch (request.Op)
         {
-            return _connects.TryGetPeer(source, out var peer) ? new ShimResponse(0, peer) : new ShimResponse(Errno.ENotConn, default);
+            case ShimOp.Peer:
+                return _connects.TryGetPeer(source, out var peer) ? new ShimResponse(0, peer) : new ShimResponse(Errno.ENotConn, default);
+            case ShimOp.UdpRoute:
+                return new ShimResponse(RouteDatagrams(request.Destination), default);
+            case ShimOp.ResolveName:
+                return _routerLink.Directory.TryResolve(request.Name!, _site.Name, out var named)
+                    ? new ShimResponse(0, new VirtualEndpoint(named.Vip, 0), named.CanonicalName(_cluster.Cluster.Name))
+                    : new ShimResponse(Errno.ENoEnt, default);
+            case ShimOp.ResolveAddress:
+                return _routerLink.Directory.TryReverse(request.Destination.Address, out var holder)
+                    ? new ShimResponse(0, new VirtualEndpoint(holder.Vip, 0), holder.CanonicalName(_cluster.Cluster.Name))
+                    : new ShimResponse(Errno.ENoEnt, default);
         }
 
         var dst = request.Destination;
@@ -159,6 +192,23 @@ public sealed class NodeAgent
 
         _connects.Add(source, new PendingConnect(dst, streamId, dial));
         return new ShimResponse(0, default);
+    }
+
+    /// <summary>UDP_ROUTE: 0 once datagrams to image(dst) reach the overlay, else the errno a network would give.</summary>
+    private int RouteDatagrams(VirtualEndpoint dst)
+    {
+        if (!_network.IsVirtual(dst.Address) || _cluster.SiteForAddress(dst.Address) is null)
+        {
+            return LegStatusErrno.ENetUnreach;
+        }
+
+        if (dst.Address == _routerLink.Current?.Vip)
+        {
+            return 0; // our own VIP: the shim sends to our image directly
+        }
+
+        // A VIP no node holds: what a LAN answers when nobody replies to ARP for the address.
+        return _routerLink.Directory.TryReverse(dst.Address, out _) ? _udp.Ensure(dst) : Errno.EHostUnreach;
     }
 
     private async Task HandleProgramConnectionAsync(Socket program, CancellationToken cancellationToken)
@@ -287,6 +337,8 @@ public sealed class NodeAgent
         return (null, LegStatus.HostUnreachable);
     }
 
+    public void Dispose() => _udp.Dispose();
+
     private static void TryDelete(string path)
     {
         try
@@ -301,5 +353,7 @@ public sealed class NodeAgent
 
 internal static class Errno
 {
+    public const int ENoEnt = 2;
     public const int ENotConn = 107;
+    public const int EHostUnreach = 113;
 }

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Isthmus.Core;
 using Isthmus.Core.Addressing;
+using Isthmus.Core.Naming;
 using Isthmus.Core.Security;
 using Isthmus.Core.Wire;
 using Microsoft.Extensions.Logging;
@@ -26,8 +27,15 @@ internal sealed class RouterLink(
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
     private ControlChannel? _channel;
+    private NodeDirectory _directory = NodeDirectory.Empty("");
 
     public NodeSessionState? Current { get; private set; }
+
+    /// <summary>The cluster's node names as the router last pushed them.</summary>
+    public NodeDirectory Directory => Volatile.Read(ref _directory);
+
+    /// <summary>The cluster name and the sites in file order, to build directories from the router's pushes.</summary>
+    public required (string Cluster, IReadOnlyList<string> Sites) Naming { get; init; }
 
     /// <summary>Called with the local address the router sees us at, before enrolment, to bind the data listener.</summary>
     public required Func<IPAddress, ushort> DataPortFor { get; init; }
@@ -114,28 +122,69 @@ internal sealed class RouterLink(
         _channel = null;
     }
 
-    private static async Task KeepAliveAsync(ControlChannel channel, CancellationToken cancellationToken)
+    /// <summary>Pings every 5 s and reads everything the router sends (pongs, directory pushes); throws when the channel breaks or falls silent.</summary>
+    private async Task KeepAliveAsync(ControlChannel channel, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var reading = ReadLoopAsync(channel, linked.Token);
+        var pinging = PingLoopAsync(channel, linked.Token);
+        var first = await Task.WhenAny(reading, pinging).ConfigureAwait(false);
+        await linked.CancelAsync().ConfigureAwait(false);
+        await first.ConfigureAwait(false);
+    }
+
+    private static async Task PingLoopAsync(ControlChannel channel, CancellationToken cancellationToken)
     {
         while (true)
         {
             await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
             await channel.SendAsync(new ControlMessage { Type = ControlMessage.Ping }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ReadLoopAsync(ControlChannel channel, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            wait.CancelAfter(TimeSpan.FromSeconds(10));
-            ControlMessage? reply;
+            wait.CancelAfter(TimeSpan.FromSeconds(15));
+            ControlMessage? message;
             try
             {
-                reply = await channel.ReceiveAsync(wait.Token).ConfigureAwait(false);
+                message = await channel.ReceiveAsync(wait.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 throw new TimeoutException("router did not answer the keepalive");
             }
 
-            if (reply is null)
+            switch (message?.Type)
             {
-                throw new IOException("router closed the control channel");
+                case null:
+                    throw new IOException("router closed the control channel");
+                case ControlMessage.Directory:
+                    ApplyDirectory(message);
+                    break;
+                case ControlMessage.Pong:
+                    break;
+                default:
+                    logger.LogDebug("Ignored control message '{Type}' from the router", message.Type);
+                    break;
             }
+        }
+    }
+
+    private void ApplyDirectory(ControlMessage message)
+    {
+        try
+        {
+            var entries = DirectoryCodec.FromWire(message.Nodes ?? []);
+            Volatile.Write(ref _directory, new NodeDirectory(Naming.Cluster, Naming.Sites, entries));
+            logger.LogDebug("Directory from the router: {Count} nodes", entries.Count);
+        }
+        catch (ProtocolException e)
+        {
+            logger.LogWarning("Ignored a directory from the router: {Reason}", e.Message);
         }
     }
 
@@ -188,6 +237,17 @@ internal sealed class RouterLink(
                 || !IPv4.TryParse(answer.Vip, out var vip))
             {
                 throw new ProtocolException("router sent no valid enrolment answer");
+            }
+
+            // The router pushes the directory right after enrolling us: wait for it, so that names resolve as
+            // soon as the node reports itself up.
+            while (await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false) is { } next)
+            {
+                if (next.Type == ControlMessage.Directory)
+                {
+                    ApplyDirectory(next);
+                    break;
+                }
             }
 
             return (new NodeSessionState(vip, answer.SessionId.Value, Convert.FromBase64String(answer.SessionKey)), channel);

@@ -53,7 +53,7 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
         {
             try
             {
-                var buffer = new byte[64];
+                var buffer = new byte[ShimRequest.Size + ShimRequest.MaxPayload + 1];
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                 deadline.CancelAfter(TimeSpan.FromSeconds(5));
                 var n = await client.ReceiveAsync(buffer, SocketFlags.None, deadline.Token).ConfigureAwait(false);
@@ -69,7 +69,7 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
                 }
 
                 var response = await handle(request, cancellationToken).ConfigureAwait(false);
-                var answer = new byte[ShimResponse.Size];
+                var answer = new byte[response.Length];
                 response.Write(answer);
                 await client.SendAsync(answer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
             }

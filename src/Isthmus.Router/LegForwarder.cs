@@ -12,6 +12,45 @@ namespace Isthmus.Router;
 /// </summary>
 internal sealed class LegForwarder(RouterContext context, ILogger logger)
 {
+    /// <summary>Serves a node's datagram leg once authenticated (set by the router).</summary>
+    public Func<NodeSession, RelayEndpoint, CancellationToken, Task>? ServeDatagramLeg { get; set; }
+
+    /// <summary>Serves a peer router's link once authenticated (set by the router): site name, link.</summary>
+    public Func<string, RelayEndpoint, CancellationToken, Task>? ServePeerLink { get; set; }
+
+    /// <summary>A datagram leg (from a node, on the LAN) or a peer link (from a router, on the WAN): answer, then hand over.</summary>
+    private async Task ServeLinkAsync(LegHeader header, RelayEndpoint inbound, LegSource source, CancellationToken cancellationToken)
+    {
+        Func<CancellationToken, Task>? serve = null;
+        if (header.Kind == LegKind.Datagram && source == LegSource.Lan && context.Registry.TryGetSession(header.KeyId, out var session) && ServeDatagramLeg is { } node)
+        {
+            serve = ct => node(session, inbound, ct);
+        }
+        else if (header.Kind == LegKind.PeerLink && source != LegSource.Lan && header.Source.Address == context.Cluster.SiteForAddress(header.Source.Address)?.Subnet.Network + 1
+            && ServePeerLink is { } peer)
+        {
+            var site = context.Cluster.SiteForAddress(header.Source.Address)!.Name;
+            serve = ct => peer(site, inbound, ct);
+        }
+
+        if (serve is null)
+        {
+            context.Metrics.LegRefused();
+            logger.LogWarning("Refused {Kind} leg from {Remote}: not allowed from there", header.Kind, inbound.RemoteDescription);
+            await LegConnector.TryReplyAsync(inbound, LegStatus.Refused, cancellationToken).ConfigureAwait(false);
+            inbound.Abort();
+            return;
+        }
+
+        if (!await LegConnector.TryReplyAsync(inbound, LegStatus.Ok, cancellationToken).ConfigureAwait(false))
+        {
+            inbound.Abort();
+            return;
+        }
+
+        await serve(cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task HandleLegAsync(RelayEndpoint inbound, LegSource source, string? peerSite, CancellationToken cancellationToken)
     {
         LegHeader header;
@@ -35,6 +74,12 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             logger.LogWarning("Refused leg {Stream} {Src} -> {Dst} from {Remote}: {Reason}", header.StreamId, header.Source, header.Destination, inbound.RemoteDescription, refusal);
             await LegConnector.TryReplyAsync(inbound, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
             inbound.Abort();
+            return;
+        }
+
+        if (header.Kind != LegKind.TcpStream)
+        {
+            await ServeLinkAsync(header, inbound, source, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -149,14 +194,6 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         }
 
         var wanHeader = (header with { TimestampMs = now, KeyId = 0 }).ToBytes(context.RouterSecret);
-        Func<Socket, CancellationToken, Task<Stream>>? secure = null;
-        if (context.Cluster.Cluster.WanEncryption)
-        {
-            var peerName = Core.Wire.TlsEndpoints.RouterName(site.Name, context.Cluster.Cluster.Name);
-            var validator = context.ValidatorFor(peerName, logger);
-            secure = async (socket, ct) => await TlsEndpoints.ClientAsync(socket, peerName, context.Identity, validator, ct).ConfigureAwait(false);
-        }
-
-        return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader, secure, context.DialTimeout, cancellationToken).ConfigureAwait(false);
+        return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader, context.WanSecurityFor(site, logger), context.DialTimeout, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -13,7 +13,7 @@ namespace Isthmus.Router;
 /// A node's control channel: challenge, enrolment, keepalive, leave. The channel is the lease: when it
 /// ends (or stays silent past the lease), the node is no longer reachable, but its name keeps its VIP.
 /// </summary>
-internal sealed class NodeControlHandler(RouterContext context, ILogger logger)
+internal sealed class NodeControlHandler(RouterContext context, RouterDirectory directory, ILogger logger)
 {
     public async Task RunAsync(Socket socket, SslStream tls, CancellationToken cancellationToken)
     {
@@ -30,6 +30,7 @@ internal sealed class NodeControlHandler(RouterContext context, ILogger logger)
             }
 
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Ended.Token);
+            _ = PushDirectoryAsync(channel, session, linked.Token);
             while (true)
             {
                 using var lease = CancellationTokenSource.CreateLinkedTokenSource(linked.Token);
@@ -74,6 +75,50 @@ internal sealed class NodeControlHandler(RouterContext context, ILogger logger)
             {
                 context.Registry.End(session, reason);
             }
+        }
+    }
+
+    /// <summary>
+    /// Sends the cluster directory now and again after every change, coalescing bursts (a hundred nodes joining
+    /// cost a handful of pushes, each with the latest snapshot). Ends with the channel.
+    /// </summary>
+    private async Task PushDirectoryAsync(ControlChannel channel, NodeSession session, CancellationToken cancellationToken)
+    {
+        using var changed = new SemaphoreSlim(1, 1);
+        void Signal()
+        {
+            try
+            {
+                changed.Release();
+            }
+            catch (Exception e) when (e is SemaphoreFullException or ObjectDisposedException)
+            {
+                // A push is already due (or the channel is gone): nothing to add.
+            }
+        }
+
+        directory.Changed += Signal;
+        try
+        {
+            while (true)
+            {
+                await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+                var snapshot = directory.Snapshot;
+                await channel.SendAsync(new ControlMessage { Type = ControlMessage.Directory, Nodes = Core.Naming.DirectoryCodec.ToWire(snapshot.Entries) }, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+        {
+            // The channel ended; the control loop reports why.
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Directory push to node {Node} stopped: {Error}", session.Name, e.Message);
+        }
+        finally
+        {
+            directory.Changed -= Signal;
         }
     }
 

@@ -30,6 +30,18 @@ public sealed class NodeRegistry
         _bindings = Load(_statePath);
     }
 
+    /// <summary>Raised (outside the lock) after a name is bound for the first time.</summary>
+    public event Action? BindingsChanged;
+
+    /// <summary>Every bound name and its VIP: the site's part of the cluster's name directory.</summary>
+    public IReadOnlyList<(string Name, uint Vip)> Bindings()
+    {
+        lock (_lock)
+        {
+            return [.. _bindings.Select(b => (b.Key, b.Value.Vip))];
+        }
+    }
+
     /// <summary>The router's own VIP: the first host address of the site subnet.</summary>
     public uint RouterVip => _subnet.Network + 1;
 
@@ -46,6 +58,18 @@ public sealed class NodeRegistry
 
     /// <summary>Binds (or re-binds) a name and opens its session; refuses names held by another key or another live session.</summary>
     public EnrolOutcome Enrol(string name, byte[] spki, IPEndPoint dataEndpoint, uint? requestedVip)
+    {
+        var bound = false;
+        var outcome = EnrolLocked(name, spki, dataEndpoint, requestedVip, ref bound);
+        if (bound)
+        {
+            BindingsChanged?.Invoke();
+        }
+
+        return outcome;
+    }
+
+    private EnrolOutcome EnrolLocked(string name, byte[] spki, IPEndPoint dataEndpoint, uint? requestedVip, ref bool bound)
     {
         lock (_lock)
         {
@@ -89,6 +113,7 @@ public sealed class NodeRegistry
                 binding = new NodeBinding(vip, spkiText);
                 _bindings[name] = binding;
                 Save();
+                bound = true;
                 _logger.LogInformation("Bound node {Node} to VIP {Vip}", name, IPv4.Format(vip));
             }
 

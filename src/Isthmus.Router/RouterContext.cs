@@ -33,6 +33,19 @@ public sealed class RouterContext
 
     public string Name => TlsEndpoints.RouterName(Site.Name, Cluster.Cluster.Name);
 
+    /// <summary>How a leg to <paramref name="site"/>'s router is secured: a TLS client handshake, or null for cleartext legs.</summary>
+    public Func<System.Net.Sockets.Socket, CancellationToken, Task<Stream>>? WanSecurityFor(SiteSettings site, Microsoft.Extensions.Logging.ILogger logger)
+    {
+        if (!Cluster.Cluster.WanEncryption)
+        {
+            return null;
+        }
+
+        var peerName = TlsEndpoints.RouterName(site.Name, Cluster.Cluster.Name);
+        var validator = ValidatorFor(peerName, logger);
+        return async (socket, ct) => await TlsEndpoints.ClientAsync(socket, peerName, Identity, validator, ct).ConfigureAwait(false);
+    }
+
     public RemoteCertificateValidationCallback ValidatorFor(string? expectedName, Microsoft.Extensions.Logging.ILogger logger) =>
         PeerCertificateValidator.Callback(CaCertificate, expectedName, logger);
 }

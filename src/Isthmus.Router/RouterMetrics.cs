@@ -7,6 +7,8 @@ public sealed class RouterMetrics
     private long _streamsFailed;
     private long _bytesRelayed;
     private long _legsRefused;
+    private long _datagramsForwarded;
+    private long _datagramsDropped;
 
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
@@ -24,12 +26,22 @@ public sealed class RouterMetrics
 
     public void Relayed(long bytes) => Interlocked.Add(ref _bytesRelayed, bytes);
 
+    public long DatagramsForwarded => Interlocked.Read(ref _datagramsForwarded);
+
+    public long DatagramsDropped => Interlocked.Read(ref _datagramsDropped);
+
+    public void DatagramForwarded() => Interlocked.Increment(ref _datagramsForwarded);
+
+    public void DatagramDropped() => Interlocked.Increment(ref _datagramsDropped);
+
     /// <summary>The Prometheus exposition of these counters and the live node count.</summary>
     public string Render(string site, int liveNodes) => new Core.Metrics.PrometheusText()
         .Counter("isthmus_router_streams_opened_total", "Streams relayed (both legs open).", StreamsOpened, $"site=\"{site}\"")
         .Counter("isthmus_router_streams_failed_total", "Streams whose next hop could not be opened.", StreamsFailed, $"site=\"{site}\"")
         .Counter("isthmus_router_legs_refused_total", "Legs refused: bad header, failed authentication, replay.", LegsRefused, $"site=\"{site}\"")
         .Counter("isthmus_router_relayed_bytes_total", "Bytes relayed, both directions, counted when a stream ends.", BytesRelayed, $"site=\"{site}\"")
+        .Counter("isthmus_router_datagrams_forwarded_total", "Datagrams handed to the next hop's queue.", DatagramsForwarded, $"site=\"{site}\"")
+        .Counter("isthmus_router_datagrams_dropped_total", "Datagrams dropped: no route, node or link down, full queue, spoofed source.", DatagramsDropped, $"site=\"{site}\"")
         .Gauge("isthmus_router_nodes_live", "Nodes enrolled now.", liveNodes, $"site=\"{site}\"")
         .ToString();
 }

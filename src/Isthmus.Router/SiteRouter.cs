@@ -20,13 +20,26 @@ public sealed class SiteRouter
     private readonly ILogger _logger;
     private readonly NodeControlHandler _control;
     private readonly LegForwarder _forwarder;
+    private readonly PeerLinks _peers;
 
     public SiteRouter(RouterContext context, ILoggerFactory loggerFactory)
     {
         _context = context;
         _logger = loggerFactory.CreateLogger("isthmus.router");
-        _control = new NodeControlHandler(context, loggerFactory.CreateLogger("isthmus.router.control"));
-        _forwarder = new LegForwarder(context, loggerFactory.CreateLogger("isthmus.router.relay"));
+        var directory = new RouterDirectory(context, loggerFactory.CreateLogger("isthmus.router.directory"));
+        _peers = new PeerLinks(context, directory, loggerFactory.CreateLogger("isthmus.router.peers"));
+        var datagrams = new DatagramSwitch(context, _peers, loggerFactory.CreateLogger("isthmus.router.udp"));
+        _control = new NodeControlHandler(context, directory, loggerFactory.CreateLogger("isthmus.router.control"));
+        _forwarder = new LegForwarder(context, loggerFactory.CreateLogger("isthmus.router.relay"))
+        {
+            ServeDatagramLeg = datagrams.ServeNodeAsync,
+            ServePeerLink = (site, link, ct) =>
+            {
+                // Datagrams on a link are attributed to the site that dialled it, which its certificate or MAC proved.
+                var handler = new PeerDatagramHandler(datagrams, site);
+                return _peers.ServeIncomingAsync(site, link, handler.Handle, ct);
+            },
+        };
     }
 
     public static RouterContext LoadContext(string clusterDirectory, string siteName, ILoggerFactory loggerFactory)
@@ -64,6 +77,7 @@ public sealed class SiteRouter
             loops.Add(AcceptLoop.RunAsync(wan, (s, ct) => HandleAsync(s, fromWan: true, ct), _logger, cancellationToken));
         }
 
+        loops.Add(_peers.RunAsync(cancellationToken));
         if (metrics is not null)
         {
             _logger.LogInformation("Prometheus metrics on http://{Endpoint}/metrics", metrics.LocalEndPoint);
@@ -188,6 +202,12 @@ public sealed class SiteRouter
 
         return site is not null;
     }
+}
+
+/// <summary>Binds datagram frames from one peer link to the site that link belongs to.</summary>
+internal sealed class PeerDatagramHandler(DatagramSwitch datagrams, string site)
+{
+    public void Handle(LinkFrameType type, ReadOnlySpan<byte> body) => datagrams.FromPeer(site, body);
 }
 
 /// <summary>Where a leg came from, which decides its key and what its source address may be.</summary>

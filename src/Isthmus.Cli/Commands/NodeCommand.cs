@@ -30,7 +30,7 @@ internal static class NodeCommand
             }
 
             var nodeName = result.GetValue(name)!;
-            var agent = new NodeAgent(result.GetValue(dir)!, result.GetValue(site)!, nodeName, requested, logging);
+            using var agent = new NodeAgent(result.GetValue(dir)!, result.GetValue(site)!, nodeName, requested, logging);
             using var stop = CommonOptions.StopOnSignals(out var signals);
             using (signals)
             {

@@ -15,13 +15,14 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         Isthmus cluster file: the route table of one personal cluster.
         Made by 'isthmus cluster new' and 'isthmus cluster add-site'; every router and node agent reads it.
         It holds no secrets: those are ca.key, enrol.secret, router.secret and sites/*/router.key beside it.
-        [cluster]: network is the private network all VIPs come from; image is where VIPs appear in 127/8.
+        [cluster]: network is the private network all VIPs come from; image is where VIPs appear in 127/8;
+          node_hostname = true makes gethostname() in interposed programs return the node's name.
         [sites.NAME]: subnet is the site's part of the network (.1 is its router, nodes get .2 up);
           wan is where the other sites' routers reach this site's router, lan where its nodes reach it.
         Hand edits are fine while no router runs; 'isthmus cluster add-site' rewrites this file and its comments.
         """;
 
-    private static readonly string[] ClusterKeys = ["name", "id", "network", "image", "wan_encryption"];
+    private static readonly string[] ClusterKeys = ["name", "id", "network", "image", "wan_encryption", "node_hostname"];
     private static readonly string[] SiteKeys = ["subnet", "wan", "lan"];
 
     /// <summary>The address plan of the cluster network and its loopback image.</summary>
@@ -59,7 +60,8 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
             .Value("id", Cluster.Id)
             .Value("network", Cluster.Network.ToString())
             .Value("image", IPv4.Format(Cluster.ImageBase))
-            .Value("wan_encryption", Cluster.WanEncryption);
+            .Value("wan_encryption", Cluster.WanEncryption)
+            .Value("node_hostname", Cluster.NodeHostname);
         foreach (var site in Sites)
         {
             w.BlankLine()
@@ -184,7 +186,8 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         }
 
         var wanEncryption = Optional(table, "wan_encryption", -1, lines)?.AsBoolean() ?? true;
-        return new ClusterSettings(nameText, idText, cidr, imageBase, wanEncryption);
+        var nodeHostname = Optional(table, "node_hostname", -1, lines)?.AsBoolean() ?? false;
+        return new ClusterSettings(nameText, idText, cidr, imageBase, wanEncryption, nodeHostname);
     }
 
     private static SiteSettings ReadSite(string name, TomlTable table, int index, Dictionary<(int, string), int> lines)

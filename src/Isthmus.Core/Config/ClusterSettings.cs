@@ -8,4 +8,5 @@ namespace Isthmus.Core.Config;
 /// <param name="Network">The cluster network; every site subnet and VIP is inside it.</param>
 /// <param name="ImageBase">The loopback image base in 127/8 (host order).</param>
 /// <param name="WanEncryption">Whether router↔router legs are TLS 1.3 (true) or cleartext with an HMAC header (false).</param>
-public sealed record ClusterSettings(string Name, string Id, IPv4Cidr Network, uint ImageBase, bool WanEncryption);
+/// <param name="NodeHostname">Whether interposed programs see their node's name as gethostname() and uname().nodename.</param>
+public sealed record ClusterSettings(string Name, string Id, IPv4Cidr Network, uint ImageBase, bool WanEncryption, bool NodeHostname = false);

@@ -9,7 +9,7 @@ namespace Isthmus.Core.Wire;
 /// </summary>
 public sealed class ControlChannel : IAsyncDisposable
 {
-    public const int MaxFrame = 64 * 1024;
+    public const int MaxFrame = 4 << 20; // a directory of tens of thousands of nodes
     private readonly Stream _stream;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
 

@@ -15,6 +15,7 @@ public sealed record ControlMessage
     public const string Ping = "ping";
     public const string Pong = "pong";
     public const string Leave = "leave";
+    public const string Directory = "directory";
 
     [JsonPropertyName("type")]
     public required string Type { get; init; }
@@ -54,8 +55,26 @@ public sealed record ControlMessage
 
     [JsonPropertyName("message")]
     public string? Message { get; init; }
+
+    /// <summary>For <see cref="Directory"/>: every node of the cluster the router knows of (router → node, on change).</summary>
+    [JsonPropertyName("nodes")]
+    public IReadOnlyList<DirectoryNode>? Nodes { get; init; }
+}
+
+/// <summary>One node in a directory message or a peer link's directory frame.</summary>
+public sealed record DirectoryNode
+{
+    [JsonPropertyName("name")]
+    public required string Name { get; init; }
+
+    [JsonPropertyName("site")]
+    public required string Site { get; init; }
+
+    [JsonPropertyName("vip")]
+    public required string Vip { get; init; }
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ControlMessage))]
+[JsonSerializable(typeof(DirectoryNode[]))]
 internal sealed partial class ControlJsonContext : JsonSerializerContext;

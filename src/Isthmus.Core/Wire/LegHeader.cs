@@ -88,7 +88,7 @@ public sealed record LegHeader(
         }
 
         var kind = (LegKind)source[5];
-        if (kind != LegKind.TcpStream)
+        if (kind is not (LegKind.TcpStream or LegKind.Datagram or LegKind.PeerLink))
         {
             error = $"unknown leg kind {source[5]}";
             return false;
@@ -120,5 +120,12 @@ public sealed record LegHeader(
 
 public enum LegKind : byte
 {
+    /// <summary>One program's TCP connection; after the reply the leg carries its bytes.</summary>
     TcpStream = 1,
+
+    /// <summary>A node agent's datagram link to its router; after the reply it carries <see cref="LinkFrame"/>s both ways.</summary>
+    Datagram = 2,
+
+    /// <summary>A router's link to a peer router (one per direction); after the reply it carries <see cref="LinkFrame"/>s.</summary>
+    PeerLink = 3,
 }

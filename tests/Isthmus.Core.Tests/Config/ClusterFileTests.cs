@@ -53,7 +53,16 @@ public class ClusterFileTests
         var file = ClusterFile.Parse("[cluster]\nname = \"x\"\nid = \"0123456789abcdef\"\nnetwork = \"10.9.0.0/16\"\n");
         Assert.Equal(VirtualNetwork.DefaultImageBase, file.Cluster.ImageBase);
         Assert.True(file.Cluster.WanEncryption);
+        Assert.False(file.Cluster.NodeHostname);
         Assert.Empty(file.Sites);
+    }
+
+    [Fact]
+    public void Node_hostname_is_read_and_written()
+    {
+        var file = ClusterFile.Parse("[cluster]\nname = \"x\"\nid = \"0123456789abcdef\"\nnetwork = \"10.9.0.0/16\"\nnode_hostname = true\n");
+        Assert.True(file.Cluster.NodeHostname);
+        Assert.True(ClusterFile.Parse(file.ToToml()).Cluster.NodeHostname);
     }
 
     [Fact]
@@ -102,7 +111,7 @@ public class ClusterFileTests
     [InlineData("lan = \"head.east:7001\"", "", 13, "[sites.east] has no 'lan'")]
     [InlineData("subnet = \"100.64.1.0/24\"", "", 8, "[sites.west] has no 'subnet'")]
     [InlineData("wan_encryption = false", "wan_encryption = \"no\"", 6, "'wan_encryption' must be true or false, not a string")]
-    [InlineData("wan_encryption = false", "wan_encrypt = false", 6, "unknown key 'wan_encrypt' in [cluster] (the keys are name, id, network, image, wan_encryption)")]
+    [InlineData("wan_encryption = false", "wan_encrypt = false", 6, "unknown key 'wan_encrypt' in [cluster] (the keys are name, id, network, image, wan_encryption, node_hostname)")]
     [InlineData("name = \"lab\"", "name = \"Lab\"", 2, "cluster name 'Lab' is not allowed")]
     [InlineData("name = \"lab\"", "", 1, "[cluster] has no 'name'")]
     [InlineData("id = \"0123456789abcdef\"", "id = \"0123\"", 3, "id '0123' is not 16 lower-case hex digits")]

@@ -56,4 +56,52 @@ public sealed class ShimMessageTests
         Assert.True(ShimResponse.TryParse(bytes, out var parsed));
         Assert.Equal(113, parsed.Error);
     }
+
+    [Fact]
+    public void ResolveName_CarriesTheNameAfterTheHeader()
+    {
+        var request = new ShimRequest(ShimOp.ResolveName, false, default, 0, 0, "b1.east.demo");
+        var bytes = new byte[request.Length];
+        request.Write(bytes);
+        Assert.Equal(ShimRequest.Size + 12, bytes.Length);
+        Assert.Equal("b1.east.demo"u8.ToArray(), bytes[ShimRequest.Size..]);
+        Assert.True(ShimRequest.TryParse(bytes, out var parsed));
+        Assert.Equal("b1.east.demo", parsed.Name);
+    }
+
+    [Theory]
+    [InlineData(ShimOp.ResolveName, "")]
+    [InlineData(ShimOp.ResolveName, "has space")]
+    [InlineData(ShimOp.ResolveName, "nul\0")]
+    [InlineData(ShimOp.Connect, "x")]
+    [InlineData(ShimOp.UdpRoute, "x")]
+    public void Requests_WithAMissingOrForbiddenPayload_AreRejected(ShimOp op, string payload)
+    {
+        var bytes = new byte[ShimRequest.Size + payload.Length];
+        new ShimRequest(op, false, default, 0, 0).Write(bytes);
+        System.Text.Encoding.Latin1.GetBytes(payload, bytes.AsSpan(ShimRequest.Size));
+        Assert.False(ShimRequest.TryParse(bytes, out _));
+    }
+
+    [Fact]
+    public void Request_RejectsAnOverlongName()
+    {
+        var bytes = new byte[ShimRequest.Size + 254];
+        new ShimRequest(ShimOp.ResolveName, false, default, 0, 0).Write(bytes);
+        bytes.AsSpan(ShimRequest.Size).Fill((byte)'a');
+        Assert.False(ShimRequest.TryParse(bytes, out _));
+    }
+
+    [Fact]
+    public void Response_CarriesTheCanonicalNameWithItsLength()
+    {
+        var response = new ShimResponse(0, new VirtualEndpoint(0x64400202, 0), "b1.east.demo");
+        var bytes = new byte[response.Length];
+        response.Write(bytes);
+        Assert.Equal(12, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(14)));
+        Assert.True(ShimResponse.TryParse(bytes, out var parsed));
+        Assert.Equal("b1.east.demo", parsed.Name);
+        Assert.Equal(0x64400202u, parsed.Endpoint.Address);
+        Assert.False(ShimResponse.TryParse(bytes.AsSpan(0, bytes.Length - 1), out _));
+    }
 }
