@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (network namespaces, ping, iperf3,
-# redis, ssh, netcat, a C compiler for the native pieces, and the HPC programs of tests/…/Hpc:
-# memcached and libmemcached's tools, Open MPI with NetPIPE, Slurm with munge). Idempotent: does nothing when every
-# package is already installed, otherwise runs apt-get update once and installs what is missing.
+# redis, ssh, netcat, a C compiler for the native pieces, and for the HPC tests memcached with
+# libmemcached's tools, Open MPI with NetPIPE, Slurm with munge). Idempotent: does nothing when
+# every package is already installed, otherwise runs apt-get update once and installs what is missing.
 # Package postinst scripts must not start services here: /usr/sbin/policy-rc.d says "exit 101".
 set -euo pipefail
 

@@ -113,6 +113,19 @@ public sealed partial class HpcNodes
         }
     }
 
+    /// <summary>Fails at once (with its output) when a daemon the test waits on has already exited.</summary>
+    public static void ThrowIfExited(params HostProcess[] daemons)
+    {
+        ArgumentNullException.ThrowIfNull(daemons);
+        foreach (var daemon in daemons)
+        {
+            if (daemon.HasExited)
+            {
+                throw new HostProcessException($"{daemon.Label} exited while the test waited for it\n{daemon.Describe()}");
+            }
+        }
+    }
+
     /// <summary>A fresh directory for one test's files (configuration, state, logs, sockets); delete it when done.</summary>
     public static string CreateWorkDirectory(string what)
     {

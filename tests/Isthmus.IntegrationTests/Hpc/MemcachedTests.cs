@@ -86,7 +86,11 @@ public sealed partial class MemcachedTests(HpcFixture fixture, ITestOutputHelper
             await nodes.WithLogsOnFailureAsync(output, () => [], async () =>
             {
                 var servers = $"--servers={address}:{Port}";
-                await Topology.Poll.AssertAsync(async () => (await nodes.RunAsync(client, Short, "memcstat", servers)).Succeeded, Short, $"memcached answers at {address}:{Port}", TimeSpan.FromMilliseconds(200));
+                await Topology.Poll.AssertAsync(async () =>
+                {
+                    HpcNodes.ThrowIfExited(memcached);
+                    return (await nodes.RunAsync(client, Short, "memcstat", servers)).Succeeded;
+                }, Short, $"memcached answers at {address}:{Port}", TimeSpan.FromMilliseconds(200));
 
                 var python = await nodes.RunAsync(client, Short, "/usr/bin/python3", "-c", ClientCode, address, $"{Port}");
                 output.WriteLine(python.ToString());

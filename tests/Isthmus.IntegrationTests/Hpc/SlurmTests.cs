@@ -17,7 +17,7 @@ public sealed class SlurmTests(HpcFixture fixture, ITestOutputHelper output) : I
     private const int DynamicSlurmdPort = 16818;
     private const int StaticSlurmdPort = 16819;
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(200);
 
     [Fact]
     public async Task Srun_StaticAndDynamicNode_AcrossSites() => await RunAsync(await fixture.OverlayAsync(), "a1", "b1");
@@ -65,10 +65,18 @@ public sealed class SlurmTests(HpcFixture fixture, ITestOutputHelper output) : I
                 // A dynamic node: not in slurm.conf; it registers itself and listens on the global SlurmdPort.
                 processes.Add(nodes.Start(dynamic, "slurmd", "-D", "-Z", "-N", dynamic, "--conf", "CPUs=1", "-f", conf[dynamic]));
 
-                await global::Isthmus.IntegrationTests.Topology.Poll.AssertAsync(async () => (await Slurm(head, "scontrol", "ping")).StandardOutput.Contains("is UP", StringComparison.Ordinal), Short, "slurmctld answers scontrol ping", Poll);
+                await Topology.Poll.AssertAsync(async () =>
+                {
+                    HpcNodes.ThrowIfExited([.. processes]);
+                    return (await Slurm(head, "scontrol", "ping")).StandardOutput.Contains("is UP", StringComparison.Ordinal);
+                }, Short, "slurmctld answers scontrol ping", PollInterval);
                 foreach (var node in new[] { head, dynamic })
                 {
-                    await global::Isthmus.IntegrationTests.Topology.Poll.AssertAsync(async () => (await Slurm(head, "sinfo", "-h", "-n", node, "-o", "%t")).StandardOutput.Trim() == "idle", Short, $"node {node} is idle", Poll);
+                    await Topology.Poll.AssertAsync(async () =>
+                    {
+                        HpcNodes.ThrowIfExited([.. processes]);
+                        return (await Slurm(head, "sinfo", "-h", "-n", node, "-o", "%t")).StandardOutput.Trim() == "idle";
+                    }, Short, $"node {node} is idle", PollInterval);
                 }
 
                 // The dynamic node's address is where its registration came from: its VIP on the overlay.

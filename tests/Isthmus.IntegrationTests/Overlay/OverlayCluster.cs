@@ -209,7 +209,7 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Inserts <c>key = value</c> lines at the top of the <c>[cluster]</c> table of the cluster file.</summary>
+    /// <summary>Sets <c>key = value</c> lines in the <c>[cluster]</c> table of the cluster file (replacing a key already there).</summary>
     private async Task AddClusterSettingsAsync(IReadOnlyDictionary<string, string> settings)
     {
         var file = Path.Combine(ClusterDirectory, "cluster.toml");
@@ -220,9 +220,24 @@ public sealed partial class OverlayCluster : IAsyncDisposable
             throw new InvalidOperationException($"{file} has no [cluster] table");
         }
 
-        lines.InsertRange(table + 1, settings.Select(s => $"{s.Key} = {s.Value}"));
+        var end = lines.FindIndex(table + 1, l => l.TrimStart().StartsWith('['));
+        end = end < 0 ? lines.Count : end;
+        foreach (var (key, value) in settings)
+        {
+            var existing = lines.FindIndex(table + 1, end - table - 1, l => l.Split('=', 2)[0].Trim() == key);
+            if (existing >= 0)
+            {
+                lines[existing] = $"{key} = {value}";
+            }
+            else
+            {
+                lines.Insert(table + 1, $"{key} = {value}");
+                end++;
+            }
+        }
+
         await File.WriteAllLinesAsync(file, lines).ConfigureAwait(false);
-        _log?.WriteLine($"cluster file [cluster] += {string.Join(", ", settings.Select(s => $"{s.Key} = {s.Value}"))}");
+        _log?.WriteLine($"cluster file [cluster]: {string.Join(", ", settings.Select(s => $"{s.Key} = {s.Value}"))}");
     }
 
     public async ValueTask DisposeAsync()
