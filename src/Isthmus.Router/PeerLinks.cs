@@ -22,6 +22,7 @@ internal sealed class PeerLinks
     private readonly RouterDirectory _directory;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, LinkFrameWriter> _outgoing = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _wake = new(StringComparer.Ordinal);
 
     public PeerLinks(RouterContext context, RouterDirectory directory, ILogger logger)
     {
@@ -42,6 +43,9 @@ internal sealed class PeerLinks
     public async Task ServeIncomingAsync(string site, RelayEndpoint link, LinkFrameReader.FrameHandler onDatagram, CancellationToken cancellationToken)
     {
         _logger.LogInformation("Peer link from site {Site} up", site);
+        // The peer is evidently up: if our link to it is waiting out a backoff, try now, so that both
+        // directories converge as soon as the second router of a pair starts.
+        Wake(site);
         var reason = "closed by the peer";
         try
         {
@@ -84,7 +88,7 @@ internal sealed class PeerLinks
                 _logger.LogDebug("Peer link to site {Site} not up: {Status} ({Detail}); retrying in {Delay} ms", site.Name, dial.Status, dial.Detail, (int)delay.TotalMilliseconds);
                 try
                 {
-                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                    await WakeSignal(site.Name).WaitAsync(delay, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -139,6 +143,20 @@ internal sealed class PeerLinks
             new VirtualEndpoint(_context.Registry.RouterVip, 0), new VirtualEndpoint(site.Subnet.Network + 1, 0),
             DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0).ToBytes(_context.RouterSecret);
         return LegConnector.DialAsync(site.Wan.ToIPEndPoint(), header, _context.WanSecurityFor(site, _logger), _context.DialTimeout, cancellationToken);
+    }
+
+    private SemaphoreSlim WakeSignal(string site) => _wake.GetOrAdd(site, _ => new SemaphoreSlim(0, 1));
+
+    private void Wake(string site)
+    {
+        try
+        {
+            WakeSignal(site).Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // already signalled
+        }
     }
 
     private byte[] DirectoryFrame() => LinkFrame.Create(LinkFrameType.Directory, DirectoryCodec.Encode(_directory.LocalEntries()));

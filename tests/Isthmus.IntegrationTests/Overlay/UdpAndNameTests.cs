@@ -1,0 +1,156 @@
+using System.Text.RegularExpressions;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Isthmus.IntegrationTests.Overlay;
+
+/// <summary>
+/// Unmodified programs using UDP and host names over the overlay: Python sockets (unconnected, connected,
+/// dissolved), iperf3 -u, getent, Python's resolver calls; and the errors a normal network gives.
+/// </summary>
+public sealed partial class UdpAndNameTests(OverlayFixture fixture, ITestOutputHelper output) : IClassFixture<OverlayFixture>
+{
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+    private static readonly int[] EchoSizes = [1, 1400, 8192, 65507];
+    private OverlayCluster Cluster => fixture.Cluster;
+
+    public static TheoryData<string, string, bool> Pairs => new()
+    {
+        { "a1", "b1", false },
+        { "b2", "a2", true },
+        { "a1", "a2", false },
+    };
+
+    private static string Script(string name) => Path.Combine(AppContext.BaseDirectory, "Scripts", name);
+
+    private static string Canonical(string node) => $"{node}.{node[..1]}.it";
+
+    [Theory]
+    [MemberData(nameof(Pairs))]
+    public Task Unconnected_EchoKeepsBytesAndBoundaries_AndBothEndsSeeVips(string client, string server, bool wildcard) =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var serverVip = Cluster.Vips[server];
+            var echo = Cluster.StartProgram(server, "python3", Script("udp_app.py"), "server", wildcard ? "0.0.0.0" : serverVip, "9200");
+            try
+            {
+                await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+                // By short name: the shim resolves it through the agent's directory.
+                var result = await Cluster.RunProgramAsync(client, Short, "python3", [Script("udp_app.py"), "client", server, "9200", .. EchoSizes.Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+                Assert.True(result.ExitCode == 0, result.ToString());
+                foreach (var size in EchoSizes)
+                {
+                    Assert.Contains($"OK size={size} from={serverVip}:9200", result.StandardOutput, StringComparison.Ordinal);
+                    await echo.WaitForLineAsync(l => l.StartsWith($"FROM {Cluster.Vips[client]}:", StringComparison.Ordinal) && l.EndsWith($" size={size}", StringComparison.Ordinal), Short);
+                }
+            }
+            finally
+            {
+                await echo.StopAsync();
+            }
+        });
+
+    [Theory]
+    [MemberData(nameof(Pairs))]
+    public Task Connected_SendRecv_GetpeernameIsTheVip_AndAfUnspecDissolves(string client, string server, bool wildcard) =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var serverVip = Cluster.Vips[server];
+            var echo = Cluster.StartProgram(server, "python3", Script("udp_app.py"), "server", wildcard ? "0.0.0.0" : serverVip, "9201");
+            try
+            {
+                await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+                var result = await Cluster.RunProgramAsync(client, Short, "python3", Script("udp_app.py"), "connected", Canonical(server), "9201", "1", "65507");
+                Assert.True(result.ExitCode == 0, result.ToString());
+                Assert.Contains($"PEER {serverVip}:9201", result.StandardOutput, StringComparison.Ordinal);
+                Assert.Matches($"LOCAL {Regex.Escape(Cluster.Vips[client])}:[1-9][0-9]*", result.StandardOutput);
+                Assert.Contains("OK size=1", result.StandardOutput, StringComparison.Ordinal);
+                Assert.Contains("OK size=65507", result.StandardOutput, StringComparison.Ordinal);
+                Assert.Contains("DISSOLVED rc=0 errno=ENOTCONN", result.StandardOutput, StringComparison.Ordinal);
+            }
+            finally
+            {
+                await echo.StopAsync();
+            }
+        });
+
+    [Theory]
+    [InlineData("a1", "b1")]
+    [InlineData("b2", "a2")]
+    [InlineData("a1", "a2")]
+    public Task Iperf3Udp_CompletesAndReportsLoss(string client, string server) =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var serverVip = Cluster.Vips[server];
+            var iperf = Cluster.StartProgram(server, "iperf3", "-s", "-1", "--forceflush", "-p", "5202", "-B", serverVip);
+            await iperf.WaitForLineAsync(l => l.Contains("Server listening", StringComparison.Ordinal), Short);
+            var result = await Cluster.RunProgramAsync(client, TimeSpan.FromSeconds(60), "iperf3", "-c", serverVip, "-p", "5202", "-u", "-b", "50M", "-t", "2", "-J");
+            Assert.True(result.ExitCode == 0, result.ToString());
+            using var json = System.Text.Json.JsonDocument.Parse(result.StandardOutput);
+            var sum = json.RootElement.GetProperty("end").GetProperty("sum");
+            var packets = sum.GetProperty("packets").GetInt64();
+            var lost = sum.GetProperty("lost_packets").GetInt64();
+            output.WriteLine($"{client} -> {server}: {packets} packets, {lost} lost ({sum.GetProperty("lost_percent").GetDouble():0.###} %), jitter {sum.GetProperty("jitter_ms").GetDouble():0.###} ms");
+            Assert.True(packets > 0);
+            Assert.InRange(lost, 0, packets - 1);
+            Assert.Equal(0, await iperf.WaitForExitAsync(Short));
+            Assert.Contains($"Accepted connection from {Cluster.Vips[client]}", iperf.StandardOutput, StringComparison.Ordinal);
+        });
+
+    [Fact]
+    public async Task Datagrams_ToNobodyOrTooBig_FailAsOnANormalNetwork()
+    {
+        var unassigned = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "sendto", "100.64.2.200", "9000", "10");
+        Assert.Equal("ERROR errno=EHOSTUNREACH", unassigned.StandardOutput.Trim());
+        var noSite = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "sendto", "100.64.200.1", "9000", "10");
+        Assert.Equal("ERROR errno=ENETUNREACH", noSite.StandardOutput.Trim());
+        var oversized = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "sendto", Cluster.Vips["b1"], "9000", "65508");
+        Assert.Equal("ERROR errno=EMSGSIZE", oversized.StandardOutput.Trim());
+        var fits = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "sendto", Cluster.Vips["b1"], "9000", "65507");
+        Assert.Equal("SENT 65507", fits.StandardOutput.Trim());
+    }
+
+    [Theory]
+    [InlineData("a1", "b1.b.it", "b1")]
+    [InlineData("a1", "b2", "b2")]
+    [InlineData("b1", "a2.a.it", "a2")]
+    public async Task Getent_ResolvesCanonicalAndShortNames(string asker, string name, string node)
+    {
+        var result = await Cluster.RunProgramAsync(asker, Short, "getent", "hosts", name);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Matches($"^{Regex.Escape(Cluster.Vips[node])}\\s+{Regex.Escape(Canonical(node))}(\\s|$)", result.StandardOutput.Trim());
+        var reverse = await Cluster.RunProgramAsync(asker, Short, "getent", "hosts", Cluster.Vips[node]);
+        Assert.Matches($"^{Regex.Escape(Cluster.Vips[node])}\\s+{Regex.Escape(Canonical(node))}(\\s|$)", reverse.StandardOutput.Trim());
+    }
+
+    [Fact]
+    public async Task Python_ForwardAndReverseAgree_AndUnknownNamesAreNotFound()
+    {
+        const string Code = """
+            import socket, sys
+            vip = sys.argv[1]
+            name, aliases, addrs = socket.gethostbyaddr(vip)
+            print("REVERSE", name, addrs)
+            print("FORWARD", socket.gethostbyname(name))
+            print("GAI", sorted({a[4][0] for a in socket.getaddrinfo(name.split(".")[0], 22)}))
+            print("NAMEINFO", socket.getnameinfo((vip, 22), 0))
+            for bad in ("nosuch", "nosuch.b.it"):
+                try:
+                    socket.getaddrinfo(bad, 22)
+                    print("FOUND", bad)
+                except socket.gaierror as e:
+                    print("GAIERROR", bad, e.errno == socket.EAI_NONAME)
+            """;
+        var vip = Cluster.Vips["b2"];
+        var result = await Cluster.RunProgramAsync("a2", Short, "python3", "-c", Code, vip);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains($"REVERSE b2.b.it ['{vip}']", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"FORWARD {vip}", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"GAI ['{vip}']", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("NAMEINFO ('b2.b.it', 'ssh')", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("GAIERROR nosuch True", result.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("GAIERROR nosuch.b.it True", result.StandardOutput, StringComparison.Ordinal);
+        var getent = await Cluster.RunProgramAsync("a2", Short, "getent", "hosts", "nosuch.b.it");
+        Assert.Equal(2, getent.ExitCode); // getent: key not found
+    }
+}
