@@ -5,7 +5,7 @@ using Xunit;
 namespace Isthmus.IntegrationTests.Hpc;
 
 /// <summary>
-/// What the HPC tests of one class run on, built on first use: an Isthmus cluster (two sites, two nodes each)
+/// What the HPC tests of one class run on, built on first use: an Isthmus cluster (two sites, one node each)
 /// whose cluster file sets <c>node_hostname = true</c>, and a plain one-site topology without Isthmus for the
 /// native baselines (the same setup between two nodes of one LAN, so a failure across the overlay is the
 /// overlay's, not the setup's). A failure to build one is rethrown to every test that asks for it.
@@ -23,7 +23,7 @@ public sealed class HpcFixture : IAsyncLifetime
     {
         lock (_lock)
         {
-            _cluster ??= OverlayCluster.StartAsync(log: null, clusterSettings: ClusterSettings);
+            _cluster ??= OverlayCluster.StartAsync(log: null, nodesPerSite: 1, clusterSettings: ClusterSettings);
         }
 
         return HpcNodes.Overlay(await _cluster.ConfigureAwait(false));

@@ -120,7 +120,7 @@ public sealed partial class MemcachedTests(HpcFixture fixture, ITestOutputHelper
                 // memcslap: count-bounded TCP set and get load from the client.
                 foreach (var test in SlapTests)
                 {
-                    var slap = await nodes.RunAsync(client, Long, "memcslap", servers, $"--test={test}", "--concurrency=4", "--execute-number=2000");
+                    var slap = await nodes.RunAsync(client, Long, "memcslap", servers, $"--test={test}", "--concurrency=4", "--execute-number=500");
                     output.WriteLine(slap.ToString());
                     Assert.True(slap.ExitCode == 0, slap.ToString());
                 }

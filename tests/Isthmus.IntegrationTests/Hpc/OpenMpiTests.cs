@@ -17,7 +17,7 @@ public sealed class OpenMpiTests(HpcFixture fixture, ITestOutputHelper output) :
 {
     private const int SshPort = 2222;
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan Long = TimeSpan.FromSeconds(180);
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(300);
 
     [Fact]
     public async Task NetPipe_OneRankPerSite_AcrossSites() => await RunAsync(await fixture.OverlayAsync(), "a1", "b1");
