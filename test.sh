@@ -9,7 +9,7 @@ trap 'rm -f "$log"' EXIT
 
 dotnet build Isthmus.slnx -c "$config" -nologo -clp:ErrorsOnly || { echo "0 passed, 1 failed"; exit 1; }
 status=0
-for project in tests/Isthmus.Core.Tests tests/Isthmus.Router.Tests tests/Isthmus.IntegrationTests; do
+for project in tests/Isthmus.Core.Tests tests/Isthmus.Router.Tests tests/Isthmus.Node.Tests tests/Isthmus.IntegrationTests; do
     echo "== $project"
     dotnet test "$project" -c "$config" --no-build -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

@@ -10,7 +10,7 @@ packages=(
     iproute2 iputils-ping iperf3
     redis-server redis-tools
     openssh-server openssh-client
-    python3 netcat-openbsd procps psmisc
+    python3 netcat-openbsd procps psmisc curl util-linux
     gcc make
     memcached libmemcached-tools
     openmpi-bin netpipe-openmpi

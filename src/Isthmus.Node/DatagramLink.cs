@@ -25,10 +25,10 @@ internal sealed class DatagramLink(IPEndPoint router, uint routerVip, Func<NodeS
 
     public long Dropped => Interlocked.Read(ref _dropped) + (Volatile.Read(ref _writer)?.Dropped ?? 0);
 
-    public void Send(VirtualEndpoint source, VirtualEndpoint destination, ReadOnlyMemory<byte> payload)
+    public void Send(VirtualEndpoint source, VirtualEndpoint destination, ReadOnlySpan<byte> payload)
     {
         var writer = Volatile.Read(ref _writer);
-        if (writer is null || !writer.TrySend(LinkFrame.Datagram(source, destination, payload.Span)))
+        if (writer is null || !writer.TrySend(LinkFrame.Datagram(source, destination, payload)))
         {
             Interlocked.Increment(ref _dropped);
         }

@@ -28,10 +28,12 @@ public sealed class NodeAgent : IDisposable
     private readonly IPEndPoint _routerLan;
     private readonly DatagramLink _datagrams;
     private readonly UdpProxies _udp;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly IPEndPoint? _socksEndpoint;
     private Socket? _lanData;
     private Socket? _loopbackData;
 
-    public NodeAgent(string clusterDirectory, string siteName, string name, uint? requestedVip, ILoggerFactory loggerFactory)
+    public NodeAgent(string clusterDirectory, string siteName, string name, uint? requestedVip, ILoggerFactory loggerFactory, IPEndPoint? socks = null)
     {
         if (!NodeNames.IsValid(name))
         {
@@ -52,7 +54,9 @@ public sealed class NodeAgent : IDisposable
             DataPortFor = BindLanData,
             Naming = (_cluster.Cluster.Name, [.. _cluster.Sites.Select(s => s.Name)]),
         };
-        _udp = new UdpProxies(_network, () => _routerLink.Current?.Vip ?? 0, (src, dst, payload) => _datagrams!.Send(src, dst, payload), loggerFactory.CreateLogger("isthmus.node.udp"));
+        _udp = new UdpProxies(_network, () => _routerLink.Current?.Vip ?? 0, (src, dst, payload) => _datagrams!.Send(src, dst, payload.Span), loggerFactory.CreateLogger("isthmus.node.udp"));
+        _loggerFactory = loggerFactory;
+        _socksEndpoint = socks;
         _datagrams = new DatagramLink(_routerLan, _site.Subnet.Network + 1, () => _routerLink.Current, loggerFactory.CreateLogger("isthmus.node.udp"))
         {
             OnDatagram = DeliverDatagram,
@@ -80,6 +84,7 @@ public sealed class NodeAgent : IDisposable
         RefuseIfAlreadyRunning(socketPath);
 
         _loopbackData = AcceptLoop.Listen(new IPEndPoint(IPAddress.Loopback, 0));
+        using var socks = StartSocks();
         var state = await _routerLink.EnrolAsync(cancellationToken).ConfigureAwait(false);
         using var shim = new ShimControlServer(socketPath, HandleShimAsync, _logger);
         shim.Start();
@@ -96,13 +101,20 @@ public sealed class NodeAgent : IDisposable
             SocketPath = socketPath,
             Pid = Environment.ProcessId,
             NodeHostname = _cluster.Cluster.NodeHostname,
+            Socks = socks?.LocalEndPoint.ToString(),
         }.Write(infoPath);
         _logger.LogInformation("Node {Node} up at site {Site}: VIP {Vip}", _name, _site.Name, vipText);
+        if (socks is not null)
+        {
+            _logger.LogInformation("SOCKS5 for programs of this user on {Endpoint}", socks.LocalEndPoint);
+        }
+
         up(vipText);
 
         try
         {
             await Task.WhenAll(
+                socks?.RunAsync(cancellationToken) ?? Task.CompletedTask,
                 _routerLink.MaintainAsync(cancellationToken),
                 _datagrams.RunAsync(cancellationToken),
                 shim.RunAsync(cancellationToken),
@@ -119,6 +131,43 @@ public sealed class NodeAgent : IDisposable
             _loopbackData.Dispose();
             _lanData?.Dispose();
             _logger.LogInformation("Node {Node} left", _name);
+        }
+    }
+
+    internal uint CurrentVip => _routerLink.Current?.Vip ?? 0;
+
+    internal VirtualNetwork Network => _network;
+
+    internal Core.Naming.NodeDirectory Directory => _routerLink.Directory;
+
+    internal string SiteName => _site.Name;
+
+    internal void SendDatagram(VirtualEndpoint source, VirtualEndpoint destination, ReadOnlySpan<byte> payload) =>
+        _datagrams.Send(source, destination, payload);
+
+    /// <summary>Opens a stream from this node's VIP:<paramref name="sourcePort"/> to <paramref name="destination"/> through the router.</summary>
+    internal Task<LegDialResult> DialStreamAsync(ushort sourcePort, VirtualEndpoint destination, CancellationToken cancellationToken)
+    {
+        var state = _routerLink.Current!;
+        var header = new LegHeader(LegKind.TcpStream, 0, Guid.NewGuid(), new VirtualEndpoint(state.Vip, sourcePort), destination,
+            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), state.SessionId).ToBytes(state.Key);
+        return LegConnector.DialAsync(_routerLan, header, secure: null, LegConnector.DefaultTimeout, cancellationToken);
+    }
+
+    private Socks.Socks5Server? StartSocks()
+    {
+        if (_socksEndpoint is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return new Socks.Socks5Server(_socksEndpoint, new AgentSocksOverlay(this), _loggerFactory.CreateLogger("isthmus.node.socks"));
+        }
+        catch (SocketException e)
+        {
+            throw new UserException($"cannot listen for SOCKS5 on {_socksEndpoint}: {e.Message} (is the port free?)", e, 1);
         }
     }
 

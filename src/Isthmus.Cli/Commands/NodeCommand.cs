@@ -14,11 +14,12 @@ internal static class NodeCommand
         var site = new Option<string>("--site") { Description = "The site this node belongs to.", Required = true };
         var name = new Option<string>("--name") { Description = "Node name (DNS label); the same name always gets the same VIP.", Required = true };
         var vip = new Option<string?>("--vip") { Description = "Ask for this VIP (refused if another node holds it)." };
+        var socks = new Option<string?>("--socks") { Description = "Serve SOCKS5 (CONNECT, UDP ASSOCIATE; names resolved by the agent) on HOST:PORT, e.g. 127.0.0.1:1080, for programs of this user that cannot be interposed." };
         var logLevel = CommonOptions.LogLevelOption();
         var logFormat = CommonOptions.LogFormatOption();
         var command = new Command("node", "Enrol NODE with its site's router, print 'NODE VIP' when up, and serve interposed programs until SIGINT/SIGTERM.")
         {
-            dir, site, name, vip, logLevel, logFormat,
+            dir, site, name, vip, socks, logLevel, logFormat,
         };
         command.SetAction(async (result, _) =>
         {
@@ -29,8 +30,15 @@ internal static class NodeCommand
                 requested = IPv4.TryParse(vipText, out var v) ? v : throw new UserException($"--vip '{vipText}' is not an IPv4 address");
             }
 
+            System.Net.IPEndPoint? socksEndpoint = null;
+            if (result.GetValue(socks) is { } socksText)
+            {
+                socksEndpoint = HostPort.TryParse(socksText, out var hp, out var error) ? hp.ToIPEndPoint()
+                    : throw new UserException($"--socks '{socksText}': {error}");
+            }
+
             var nodeName = result.GetValue(name)!;
-            using var agent = new NodeAgent(result.GetValue(dir)!, result.GetValue(site)!, nodeName, requested, logging);
+            using var agent = new NodeAgent(result.GetValue(dir)!, result.GetValue(site)!, nodeName, requested, logging, socksEndpoint);
             using var stop = CommonOptions.StopOnSignals(out var signals);
             using (signals)
             {

@@ -140,11 +140,14 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         await _routers[site].WaitForLineAsync(RouterUpRegex(), StartTimeout).ConfigureAwait(false);
     }
 
+    /// <summary>Where every agent serves SOCKS5 on its own host (each node is a namespace of its own).</summary>
+    public const string SocksEndpoint = "127.0.0.1:1080";
+
     /// <summary>Starts node <paramref name="node"/>'s agent and waits for its "NODE VIP" line.</summary>
     public async Task<string> StartNodeAsync(string node)
     {
         var site = NodeNameRegex().Match(node).Groups[1].Value;
-        var agent = StartIsthmus(Host(node), "node", ClusterDirectory, "--site", site, "--name", node, "--log-level", "Debug");
+        var agent = StartIsthmus(Host(node), "node", ClusterDirectory, "--site", site, "--name", node, "--socks", SocksEndpoint, "--log-level", "Debug");
         _agents[node] = agent;
         var line = await agent.WaitForLineAsync(l => l.StartsWith(node + " ", StringComparison.Ordinal), StartTimeout, OutputStream.StandardOutput).ConfigureAwait(false);
         var vip = line.Split(' ')[1];
