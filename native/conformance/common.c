@@ -24,6 +24,8 @@ static const struct {
     E(ENOBUFS),      E(EISCONN),       E(ENOTCONN),        E(ESHUTDOWN),
     E(ETIMEDOUT),    E(ECONNREFUSED),  E(EHOSTDOWN),       E(EHOSTUNREACH),
     E(EALREADY),     E(EINPROGRESS),   E(EPROTO),          E(ENOTSUP),
+    E(ERANGE),       E(ENAMETOOLONG),  E(ENXIO),           E(ENODEV),
+    E(ENOTTY),
 };
 #undef E
 

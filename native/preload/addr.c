@@ -134,3 +134,31 @@ void sa_copy_out(struct sockaddr *dst, socklen_t *dst_len, const struct sockaddr
         memcpy(dst, src, n);
     *dst_len = src_len;
 }
+
+void sa_image_to_vip_out(struct sockaddr *out, socklen_t copied, socklen_t full)
+{
+    if (out == NULL || (int)copied < (int)sizeof(sa_family_t) ||
+        full > sizeof(struct sockaddr_storage))
+        return;
+    /* Cheap exit first: this runs after every recvfrom/recvmsg that asks for an address. */
+    sa_family_t family;
+    memcpy(&family, out, sizeof family);
+    if (family != AF_INET && family != AF_INET6)
+        return;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    memcpy(&ss, out, copied);
+    /* A truncated copy still holds the whole IP if the buffer reached past it; the missing
+       tail (padding, or the IPv6 flow/scope fields) is left as the kernel left it. */
+    socklen_t ip_end = ss.ss_family == AF_INET    ? offsetof(struct sockaddr_in, sin_zero)
+                       : ss.ss_family == AF_INET6 ? offsetof(struct sockaddr_in6, sin6_scope_id)
+                                                  : 0;
+    if (ip_end == 0 || copied < ip_end)
+        return;
+    uint32_t ip;
+    uint16_t port;
+    if (!sa_get_v4((const struct sockaddr *)&ss, full, &ip, &port) || !addr_is_image(ip))
+        return;
+    sa_image_to_vip(&ss, full);
+    memcpy(out, &ss, copied);
+}

@@ -2,6 +2,10 @@
  * The control socket to the node agent (docs/ARCHITECTURE.md, "Shim <-> agent control
  * socket"): AF_UNIX SOCK_SEQPACKET, one connection per request, so the shim owns no fd that
  * fork, exec or close_range could disturb. The request and the answer are one datagram each.
+ *
+ * Version 1 lets both carry a payload: the request's after its 32-byte header (the datagram
+ * length says how long), the answer's after its 16 bytes, with its length in bytes 14..15.
+ * CONNECT and PEER carry none, so their datagrams are exactly what they always were.
  */
 #include "shim.h"
 
@@ -16,7 +20,10 @@
 #define PROTOCOL_VERSION 1
 #define REQUEST_SIZE 32
 #define RESPONSE_SIZE 16
-#define RPC_TIMEOUT_SECONDS 120 /* a blocking CONNECT waits while the agent dials the path */
+#define CONNECT_TIMEOUT_SECONDS 120 /* a blocking CONNECT waits while the agent dials the path */
+/* Every other op is answered from the agent's own tables. A wedged agent must not hang a
+   program's getaddrinfo or sendto for two minutes. */
+#define LOCAL_TIMEOUT_SECONDS 10
 
 static void put_le16(uint8_t *p, uint16_t v)
 {
@@ -28,6 +35,11 @@ static void put_le32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
 }
 
 static uint32_t get_le32(const uint8_t *p)
@@ -63,10 +75,15 @@ static int fail(int fd, int err, const char *what, int cause)
     return -1;
 }
 
-int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
-              uint16_t src_port, struct agent_reply *reply)
+int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port,
+                      uint32_t src_ip, uint16_t src_port, const void *payload, size_t payload_len,
+                      struct agent_reply *reply)
 {
-    uint8_t req[REQUEST_SIZE] = {0};
+    if (payload_len > AGENT_PAYLOAD_MAX) {
+        errno = EINVAL; /* a caller bug, never the program's: callers check lengths first */
+        return -1;
+    }
+    uint8_t req[REQUEST_SIZE + AGENT_PAYLOAD_MAX] = {0};
     put_le32(req + 0, REQUEST_MAGIC);
     put_le16(req + 4, PROTOCOL_VERSION);
     put_le16(req + 6, op);
@@ -77,13 +94,18 @@ int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, u
     memcpy(req + 18, &src_port, 2);
     memcpy(req + 20, &src_ip, 4);
     /* bytes 24..31: reserved, zero */
+    if (payload_len > 0)
+        memcpy(req + REQUEST_SIZE, payload, payload_len);
+    size_t req_len = REQUEST_SIZE + payload_len;
 
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail(-1, failure_errno(errno), "socket", errno);
 
     /* The send timeout also bounds connect() when the agent's backlog is full. */
-    struct timeval tv = {.tv_sec = RPC_TIMEOUT_SECONDS, .tv_usec = 0};
+    struct timeval tv = {
+        .tv_sec = op == AGENT_OP_CONNECT ? CONNECT_TIMEOUT_SECONDS : LOCAL_TIMEOUT_SECONDS,
+        .tv_usec = 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
@@ -95,11 +117,13 @@ int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, u
     if (shim_real.connect(fd, (const struct sockaddr *)&sun, sizeof sun) < 0)
         return fail(fd, failure_errno(errno), "connect", errno);
 
-    ssize_t n = send(fd, req, sizeof req, MSG_NOSIGNAL);
-    if (n != (ssize_t)sizeof req)
+    ssize_t n = send(fd, req, req_len, MSG_NOSIGNAL);
+    if (n != (ssize_t)req_len)
         return fail(fd, n < 0 ? failure_errno(errno) : ENETUNREACH, "send", n < 0 ? errno : 0);
 
-    uint8_t resp[RESPONSE_SIZE];
+    /* One byte more than the largest valid answer: MSG_TRUNC reports the real size, so an
+       oversized answer is recognised rather than silently cut. */
+    uint8_t resp[RESPONSE_SIZE + AGENT_PAYLOAD_MAX + 1];
     n = recv(fd, resp, sizeof resp, MSG_TRUNC);
     if (n < 0) {
         int e = errno;
@@ -107,10 +131,13 @@ int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, u
         int err = (e == EAGAIN || e == EWOULDBLOCK) ? ETIMEDOUT : failure_errno(e);
         return fail(fd, err, "recv", e);
     }
-    if (n != (ssize_t)sizeof resp)
+    if (n < (ssize_t)RESPONSE_SIZE)
         return fail(fd, ENETUNREACH, "answer size", (int)n);
     if (get_le32(resp + 0) != RESPONSE_MAGIC)
         return fail(fd, ENETUNREACH, "answer magic", 0);
+    size_t plen = get_le16(resp + 14);
+    if (plen > AGENT_PAYLOAD_MAX || (size_t)n != RESPONSE_SIZE + plen)
+        return fail(fd, ENETUNREACH, "answer payload length", (int)n);
     int32_t error = (int32_t)get_le32(resp + 4);
     if (error < 0 || error > 4095)
         return fail(fd, ENETUNREACH, "answer errno", (int)error);
@@ -118,6 +145,15 @@ int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, u
     reply->error = error;
     memcpy(&reply->ip, resp + 8, 4);
     memcpy(&reply->port, resp + 12, 2);
+    reply->payload_len = plen;
+    memcpy(reply->payload, resp + RESPONSE_SIZE, plen);
+    reply->payload[plen] = '\0';
     close(fd);
     return 0;
+}
+
+int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
+              uint16_t src_port, struct agent_reply *reply)
+{
+    return agent_rpc_payload(op, flags, dst_ip, dst_port, src_ip, src_port, NULL, 0, reply);
 }

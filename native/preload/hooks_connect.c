@@ -1,5 +1,7 @@
 /*
- * connect() and bind(): the two calls that decide where a socket goes.
+ * connect() and bind(): the two calls that decide where a socket goes. TCP connects go through
+ * the agent's data endpoint; UDP connects go straight to the destination's loopback image,
+ * where the agent's proxy for it lives (see hooks_udp.c).
  *
  * Under _GNU_SOURCE glibc declares the address parameter of the socket calls as a transparent
  * union, which a definition cannot restate portably; the hooks are written against the plain
@@ -60,9 +62,12 @@ static bool tcp_closed(int fd)
  * Gives an unbound socket the local address image(own VIP):0 so that the far end, and our own
  * getsockname, see this node's VIP rather than 127.0.0.1. SO_REUSEADDR lets the destination
  * agent bind the same image:port for its own leg while this socket holds it. On return *local
- * holds the socket's local address. Returns -1 with bind's errno on failure.
+ * holds the socket's local address. Returns -1 with bind's errno on failure. For UDP (reuse
+ * false) no SO_REUSEADDR: on a datagram socket it would let another socket share, and take
+ * over, the program's address; the agent never binds image(own) for UDP anyway.
  */
-static int bind_if_unbound(int fd, int family, struct sockaddr_storage *local, socklen_t *llen)
+static int bind_if_unbound(int fd, int family, bool reuse, struct sockaddr_storage *local,
+                           socklen_t *llen)
 {
     *llen = sizeof *local;
     if (shim_real.getsockname(fd, (struct sockaddr *)local, llen) < 0)
@@ -72,7 +77,8 @@ static int bind_if_unbound(int fd, int family, struct sockaddr_storage *local, s
         return 0; /* already bound by the program: keep its choice */
 
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuse)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_storage want;
     socklen_t wlen = sa_make_v4(&want, family, addr_to_image(shim_cfg.own_vip), 0);
     if (shim_real.bind(fd, (const struct sockaddr *)&want, wlen) < 0) {
@@ -110,6 +116,40 @@ static bool registration_source(const struct sockaddr_storage *local, socklen_t 
     return *src_port != 0;
 }
 
+/*
+ * A UDP socket connected to a VIP: the kernel connects it to image(VIP):port, the agent's proxy
+ * for a remote VIP (made sure of first, so that a failure leaves the socket as it was) or the
+ * own VIP's image. An unbound socket is first bound to image(own):0, so that its datagrams
+ * carry this node's address (the kernel would pick 127.0.0.1 towards an image). Readiness,
+ * send() and recv() on the connected socket then need no help; getpeername and getsockname
+ * translate the images back. Works for dual-stack AF_INET6 sockets with ::ffff:VIP, and for
+ * AF_INET addresses on them (which the kernel accepts for UDP).
+ */
+static int connect_udp(int fd, int family, uint32_t dst_ip, uint16_t dst_port, int saved)
+{
+    char d[16];
+    if (dst_ip != shim_cfg.own_vip) {
+        int err = udp_route_ensure(dst_ip, dst_port);
+        if (err != 0) {
+            shim_log("connect udp fd=%d %s:%u -> errno %d", fd, addr_str(dst_ip, d),
+                     ntohs(dst_port), err);
+            errno = err;
+            return -1;
+        }
+    }
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    if (shim_real.getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+        return -1;
+    if (bind_if_unbound(fd, local.ss_family, false, &local, &llen) < 0)
+        return -1;
+    shim_log("connect udp fd=%d %s:%u -> image", fd, addr_str(dst_ip, d), ntohs(dst_port));
+    struct sockaddr_storage target;
+    socklen_t tlen = sa_make_v4(&target, family, addr_to_image(dst_ip), dst_port);
+    errno = saved;
+    return shim_real.connect(fd, (const struct sockaddr *)&target, tlen);
+}
+
 SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     shim_init();
@@ -126,8 +166,11 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     int family = addr->sa_family;
     char d[16];
     if (!overlay_stream_socket(fd, family)) {
+        bool wildcard;
+        if (udp_overlay_socket(fd, &wildcard))
+            return connect_udp(fd, family, dst_ip, dst_port, saved);
         errno = saved;
-        return shim_real.connect(fd, addr, len); /* UDP, V6ONLY, not a socket: native result */
+        return shim_real.connect(fd, addr, len); /* V6ONLY, not a socket: native result */
     }
 
     struct sockaddr_storage target;
@@ -143,7 +186,7 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
     struct sockaddr_storage local;
     socklen_t llen;
-    if (bind_if_unbound(fd, family, &local, &llen) < 0)
+    if (bind_if_unbound(fd, family, true, &local, &llen) < 0)
         return -1;
 
     if (dst_ip == shim_cfg.own_vip) {

@@ -14,6 +14,7 @@
 #include "shim.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -26,6 +27,13 @@ struct shim_config shim_cfg;
 struct shim_real shim_real;
 
 static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
+/* Initial-exec: reading it must not allocate (a dynamic TLS access may), see shim.h. */
+static __thread bool initialising __attribute__((tls_model("initial-exec")));
+
+bool shim_initialising(void)
+{
+    return initialising;
+}
 
 void shim_log(const char *fmt, ...)
 {
@@ -92,6 +100,21 @@ static bool split_last(const char *s, char sep, char *buf, size_t size, char **t
     return true;
 }
 
+/* Letters, digits, '-', '_' and '.', with no empty label. */
+static bool dns_name_chars(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '.') {
+            if (i == 0 || s[i - 1] == '.')
+                return false;
+        } else if (!isalnum(ch) && ch != '-' && ch != '_') {
+            return false;
+        }
+    }
+    return len > 0 && s[len - 1] != '.';
+}
+
 /* Returns NULL when the configuration is usable, else the reason it is not. */
 static const char *load_config(struct shim_config *c)
 {
@@ -140,6 +163,28 @@ static const char *load_config(struct shim_config *c)
     if (plen == 0 || plen >= sizeof c->agent_path)
         return "ISTHMUS_AGENT_SOCKET is empty or too long";
     memcpy(c->agent_path, sock, plen + 1);
+
+    /* Optional. Kept in the form names are compared in (lower case, no trailing dot), so
+       lookups need no normalising of it. */
+    const char *cluster = getenv("ISTHMUS_CLUSTER");
+    if (cluster != NULL && cluster[0] != '\0') {
+        size_t len = strlen(cluster);
+        if (cluster[len - 1] == '.')
+            len--;
+        if (len == 0 || len >= sizeof c->cluster || !dns_name_chars(cluster, len))
+            return "ISTHMUS_CLUSTER is not a DNS name";
+        for (size_t i = 0; i < len; i++)
+            c->cluster[i] = (char)tolower((unsigned char)cluster[i]);
+        c->cluster[len] = '\0';
+    }
+    /* Optional; the kernel's limit for a host name is 64 bytes (HOST_NAME_MAX). */
+    const char *host = getenv("ISTHMUS_HOSTNAME");
+    if (host != NULL && host[0] != '\0') {
+        size_t len = strlen(host);
+        if (len >= sizeof c->hostname || !dns_name_chars(host, len))
+            return "ISTHMUS_HOSTNAME is not a host name of at most 64 bytes";
+        memcpy(c->hostname, host, len + 1);
+    }
     return NULL;
 }
 
@@ -154,30 +199,52 @@ static void *resolve(const char *name)
 static void shim_init_once(void)
 {
     int saved = errno;
+    initialising = true;
     const char *dbg = getenv("ISTHMUS_DEBUG");
     shim_cfg.debug = dbg != NULL && strcmp(dbg, "1") == 0;
 
     /* dlsym returns void *; converting through a union keeps the object-to-function pointer
        conversion explicit. */
-    union {
-        void *p;
-        int (*connect)(int, const struct sockaddr *, socklen_t);
-        int (*bind)(int, const struct sockaddr *, socklen_t);
-        int (*names)(int, struct sockaddr *, socklen_t *);
-        int (*accept4)(int, struct sockaddr *, socklen_t *, int);
-    } u;
-    u.p = resolve("connect");
-    shim_real.connect = u.connect;
-    u.p = resolve("bind");
-    shim_real.bind = u.bind;
-    u.p = resolve("getsockname");
-    shim_real.getsockname = u.names;
-    u.p = resolve("getpeername");
-    shim_real.getpeername = u.names;
-    u.p = resolve("accept");
-    shim_real.accept = u.names;
-    u.p = resolve("accept4");
-    shim_real.accept4 = u.accept4;
+#define RESOLVE(field, name)                                                                  \
+    do {                                                                                      \
+        union {                                                                               \
+            void *p;                                                                          \
+            __typeof__(shim_real.field) f;                                                    \
+        } u_ = {.p = resolve(name)};                                                          \
+        shim_real.field = u_.f;                                                               \
+    } while (0)
+    /* syscall first: it is the one hook that may run inside the dlsym calls below. */
+    RESOLVE(syscall, "syscall");
+    RESOLVE(connect, "connect");
+    RESOLVE(bind, "bind");
+    RESOLVE(getsockname, "getsockname");
+    RESOLVE(getpeername, "getpeername");
+    RESOLVE(accept, "accept");
+    RESOLVE(accept4, "accept4");
+    RESOLVE(sendto, "sendto");
+    RESOLVE(sendmsg, "sendmsg");
+    RESOLVE(sendmmsg, "sendmmsg");
+    RESOLVE(recvfrom, "recvfrom");
+    RESOLVE(recvmsg, "recvmsg");
+    RESOLVE(recvmmsg, "recvmmsg");
+    RESOLVE(recvfrom_chk, "__recvfrom_chk");
+    RESOLVE(getaddrinfo, "getaddrinfo");
+    RESOLVE(getnameinfo, "getnameinfo");
+    RESOLVE(gethostbyname, "gethostbyname");
+    RESOLVE(gethostbyname2, "gethostbyname2");
+    RESOLVE(gethostbyname_r, "gethostbyname_r");
+    RESOLVE(gethostbyname2_r, "gethostbyname2_r");
+    RESOLVE(gethostbyaddr, "gethostbyaddr");
+    RESOLVE(gethostbyaddr_r, "gethostbyaddr_r");
+    RESOLVE(gethostname, "gethostname");
+    RESOLVE(uname, "uname");
+    RESOLVE(getifaddrs, "getifaddrs");
+    RESOLVE(freeifaddrs, "freeifaddrs");
+    RESOLVE(ioctl, "ioctl");
+    RESOLVE(if_nametoindex, "if_nametoindex");
+    RESOLVE(if_indextoname, "if_indextoname");
+    RESOLVE(if_nameindex, "if_nameindex");
+#undef RESOLVE
 
     struct shim_config c = shim_cfg;
     const char *why = load_config(&c);
@@ -187,11 +254,13 @@ static void shim_init_once(void)
         c.enabled = true;
         shim_cfg = c;
         char v[16], n[16], i[16], d[16];
-        shim_log("enabled: vip=%s network=%s/%d image=%s data=%s:%u agent=%s",
+        shim_log("enabled: vip=%s network=%s/%d image=%s data=%s:%u agent=%s cluster=%s "
+                 "hostname=%s",
                  addr_str(c.own_vip, v), addr_str(c.net, n), __builtin_popcount(c.mask),
                  addr_str(c.image_base, i), addr_str(c.data_ip, d), ntohs(c.data_port),
-                 c.agent_path);
+                 c.agent_path, c.cluster[0] ? c.cluster : "-", c.hostname[0] ? c.hostname : "-");
     }
+    initialising = false;
     errno = saved;
 }
 

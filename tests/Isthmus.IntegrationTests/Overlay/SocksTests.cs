@@ -10,6 +10,7 @@ namespace Isthmus.IntegrationTests.Overlay;
 public sealed class SocksTests(OverlayFixture fixture, ITestOutputHelper output) : IClassFixture<OverlayFixture>
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+    private static readonly string[] UdpSizes = ["1", "1400", "60000"];
     private OverlayCluster Cluster => fixture.Cluster;
 
     private static string Script(string name) => Path.Combine(AppContext.BaseDirectory, "Scripts", name);
@@ -37,6 +38,33 @@ public sealed class SocksTests(OverlayFixture fixture, ITestOutputHelper output)
             finally
             {
                 await http.StopAsync();
+            }
+        });
+
+    [Theory]
+    [InlineData("a1", "b1")]
+    [InlineData("b1", "b2")]
+    public Task UdpAssociate_EchoesThroughTheOverlay_WithTheSendersVip(string client, string server) =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var serverVip = Cluster.Vips[server];
+            var echo = Cluster.StartProgram(server, "python3", Script("udp_app.py"), "server", serverVip, "9300");
+            try
+            {
+                await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+                var (host, port) = (OverlayCluster.SocksEndpoint.Split(':')[0], OverlayCluster.SocksEndpoint.Split(':')[1]);
+                var result = await Cluster.Host(client).RunAsync("python3", [Script("socks_udp.py"), host, port, server, "9300", .. UdpSizes], Short);
+                Assert.True(result.ExitCode == 0, result.ToString());
+                foreach (var size in UdpSizes)
+                {
+                    Assert.Contains($"OK size={size} from={serverVip}:9300", result.StandardOutput, StringComparison.Ordinal);
+                }
+
+                await echo.WaitForLineAsync(l => l.StartsWith($"FROM {Cluster.Vips[client]}:", StringComparison.Ordinal), Short);
+            }
+            finally
+            {
+                await echo.StopAsync();
             }
         });
 }
