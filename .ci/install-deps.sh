@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (network namespaces, ping, iperf3,
-# redis, ssh, netcat, a C compiler for the native pieces). Idempotent: does nothing when every
-# package is already installed, otherwise runs apt-get update once and installs what is missing.
+# redis, ssh, netcat, a C compiler for the native pieces, and for the HPC tests memcached with
+# libmemcached's tools, Open MPI with NetPIPE, Slurm with munge). Idempotent: does nothing when
+# every package is already installed, otherwise runs apt-get update once and installs what is missing.
 # Package postinst scripts must not start services here: /usr/sbin/policy-rc.d says "exit 101".
 set -euo pipefail
 
@@ -11,6 +12,9 @@ packages=(
     openssh-server openssh-client
     python3 netcat-openbsd procps psmisc curl util-linux
     gcc make
+    memcached libmemcached-tools
+    openmpi-bin netpipe-openmpi
+    slurm-wlm slurmctld slurmd slurm-client munge
 )
 
 missing=()
