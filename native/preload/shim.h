@@ -147,6 +147,13 @@ int udp_route_ensure(uint32_t vip, uint16_t port);
  */
 bool udp_overlay_socket(int fd, bool *wildcard);
 
+/*
+ * hooks_connect.c: binds an unbound socket to image(own VIP):0 (SO_REUSEADDR if reuse); on return
+ * *local holds the socket's local address. -1 with errno on failure.
+ */
+int bind_if_unbound(int fd, int family, bool reuse, struct sockaddr_storage *local,
+                    socklen_t *llen);
+
 /* agent_rpc.c */
 enum {
     AGENT_OP_CONNECT = 1,

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Isthmus.IntegrationTests.Topology;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -95,6 +96,37 @@ public sealed partial class UdpAndNameTests(OverlayFixture fixture, ITestOutputH
             Assert.InRange(lost, 0, packets - 1);
             Assert.Equal(0, await iperf.WaitForExitAsync(Short));
             Assert.Contains($"Accepted connection from {Cluster.Vips[client]}", iperf.StandardOutput, StringComparison.Ordinal);
+        });
+
+    [Fact]
+    public Task WildcardServer_SharesItsPortNumber_WithTheAgentsProxyForARemoteEndpoint() =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            // a1 talks to b1:7150 first, so a1's agent holds a proxy on image(b1):7150; then a server on a1
+            // binds the wildcard on port 7150 and must still get b2's datagrams (and b1's replies reach a1).
+            var b1 = Cluster.StartProgram("b1", "python3", Script("udp_app.py"), "server", "0.0.0.0", "7150");
+            HostProcess? a1 = null;
+            try
+            {
+                await b1.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+                var first = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "client", "b1", "7150", "100");
+                Assert.True(first.ExitCode == 0, first.ToString());
+                a1 = Cluster.StartProgram("a1", "python3", Script("udp_app.py"), "server", "0.0.0.0", "7150");
+                await a1.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+                var toA1 = await Cluster.RunProgramAsync("b2", Short, "python3", Script("udp_app.py"), "client", "a1", "7150", "200");
+                Assert.True(toA1.ExitCode == 0, toA1.ToString());
+                Assert.Contains($"OK size=200 from={Cluster.Vips["a1"]}:7150", toA1.StandardOutput, StringComparison.Ordinal);
+                var again = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "client", "b1", "7150", "300");
+                Assert.Contains($"OK size=300 from={Cluster.Vips["b1"]}:7150", again.StandardOutput, StringComparison.Ordinal);
+            }
+            finally
+            {
+                await b1.StopAsync();
+                if (a1 is not null)
+                {
+                    await a1.StopAsync();
+                }
+            }
         });
 
     [Fact]
