@@ -1,3 +1,4 @@
+using Isthmus.IntegrationTests.Overlay;
 using Isthmus.IntegrationTests.Topology;
 using Xunit;
 using Xunit.Abstractions;
@@ -175,7 +176,8 @@ public sealed class SlurmTests(HpcFixture fixture, ITestOutputHelper output) : I
         var file = Path.Combine(w, "task-prolog.sh");
         await File.WriteAllTextAsync(file, $"""
             #!/bin/sh
-            {string.Join(' ', nodes.InterposePrefix("\"$SLURMD_NODENAME\""))} /usr/bin/env | sed -n -e 's/^\(LD_PRELOAD\|ISTHMUS_[A-Z_]*\)=/export \1=/p'
+            # Each task becomes a program of the node it runs on: Slurm adds these "export" lines to its environment.
+            ISTHMUS_RUNTIME_DIR={nodes.Cluster.RuntimeDirectory} exec {IsthmusPaths.Isthmus} env --node "$SLURMD_NODENAME"
 
             """);
         File.SetUnixFileMode(file, (UnixFileMode)0x1ED);
