@@ -28,28 +28,11 @@ public sealed class OpenMpiTests(HpcFixture fixture, ITestOutputHelper output) :
     private async Task RunAsync(HpcNodes nodes, string head, string remote)
     {
         var work = HpcNodes.CreateWorkDirectory("mpi");
-        (await Shell.RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", Path.Combine(work, "host")], Short)).EnsureSuccess();
-        (await Shell.RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", Path.Combine(work, "user")], Short)).EnsureSuccess();
-        File.Copy(Path.Combine(work, "user.pub"), Path.Combine(work, "authorized_keys"));
         // sshd runs the session's command through the user's shell as `sh -c FORCECOMMAND`, with the original
         // command in $SSH_ORIGINAL_COMMAND; the prefix makes it (orted, and the rank it forks) a program of the node.
         var forceCommand = "exec " + string.Join(' ', nodes.InterposePrefix(remote)) + " /bin/sh -c \"$SSH_ORIGINAL_COMMAND\"";
-        var config = Path.Combine(work, "sshd_config");
-        await File.WriteAllTextAsync(config, $"""
-            Port {SshPort}
-            ListenAddress {nodes.Address(remote)}
-            HostKey {work}/host
-            AuthorizedKeysFile {work}/authorized_keys
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            UsePAM no
-            UseDNS no
-            StrictModes no
-            PidFile none
-            LogLevel VERBOSE
-            ForceCommand {forceCommand}
-            """);
-        Directory.CreateDirectory("/run/sshd");
+        var sshdSetup = await SshdSetup.CreateAsync(work, nodes.Address(remote), SshPort, forceCommand);
+        var config = sshdSetup.Config;
         var hosts = Path.Combine(work, "hosts");
         await File.WriteAllTextAsync(hosts, $"{nodes.PeerName(head)} slots=1\n{nodes.PeerName(remote)} slots=1\n");
         var netpipe = Path.Combine(work, "np.out");
