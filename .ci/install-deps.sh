@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (network namespaces, ping, iperf3,
-# redis, ssh, netcat, a C compiler for the native pieces, busybox-static and Go for the static programs
-# of the seccomp-mode tests). Idempotent: does nothing when every
-# package is already installed, otherwise runs apt-get update once and installs what is missing.
+# redis, ssh, netcat, a C compiler for the native pieces, for the HPC tests memcached with
+# libmemcached's tools, Open MPI with NetPIPE, Slurm with munge, and busybox-static and Go for the
+# static programs of the seccomp-mode tests). Idempotent: does nothing when every package is already
+# installed, otherwise runs apt-get update once and installs what is missing.
 # Package postinst scripts must not start services here: /usr/sbin/policy-rc.d says "exit 101".
 set -euo pipefail
 
@@ -12,6 +13,9 @@ packages=(
     openssh-server openssh-client
     python3 netcat-openbsd procps psmisc curl util-linux
     gcc make
+    memcached libmemcached-tools
+    openmpi-bin netpipe-openmpi
+    slurm-wlm slurmctld slurmd slurm-client munge
     busybox-static golang-go
 )
 

@@ -66,8 +66,8 @@ static bool tcp_closed(int fd)
  * false) no SO_REUSEADDR: on a datagram socket it would let another socket share, and take
  * over, the program's address; the agent never binds image(own) for UDP anyway.
  */
-static int bind_if_unbound(int fd, int family, bool reuse, struct sockaddr_storage *local,
-                           socklen_t *llen)
+int bind_if_unbound(int fd, int family, bool reuse, struct sockaddr_storage *local,
+                    socklen_t *llen)
 {
     *llen = sizeof *local;
     if (shim_real.getsockname(fd, (struct sockaddr *)local, llen) < 0)
@@ -242,6 +242,28 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
     return rc;
 }
 
+/*
+ * A UDP socket bound to the wildcard with a fixed port also covers every image address on that
+ * port, where the agent keeps its proxies for remote endpoints (image(remote VIP):port). Both
+ * sides set SO_REUSEADDR so that neither bind fails for the other; delivery is unaffected,
+ * because the kernel gives datagrams to the most specific match: those for a remote VIP's image
+ * to the proxy, all others to the program. Port 0 binds are left alone (with SO_REUSEADDR
+ * the kernel could hand two wildcard sockets the same ephemeral port).
+ */
+static void share_port_with_proxies(int fd)
+{
+    int saved = errno;
+    int v;
+    socklen_t len = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 &&
+        (v == IPPROTO_UDP || v == IPPROTO_UDPLITE)) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        shim_log("bind fd=%d: UDP wildcard with a port, SO_REUSEADDR beside the agent's proxies", fd);
+    }
+    errno = saved;
+}
+
 SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     shim_init();
@@ -251,6 +273,9 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
     }
     uint32_t ip;
     uint16_t port;
+    bool port_zero = true;
+    if (shim_cfg.enabled && sa_is_unspecified(addr, len, &port_zero) && !port_zero)
+        share_port_with_proxies(fd);
     if (!shim_cfg.enabled || !sa_get_v4(addr, len, &ip, &port) || !addr_is_vip(ip))
         return shim_real.bind(fd, addr, len);
 

@@ -164,6 +164,7 @@ static bool iface_request(unsigned long request, struct ifreq *r)
     case SIOCGIFFLAGS:
     case SIOCGIFINDEX:
     case SIOCGIFMTU:
+    case SIOCGIFHWADDR:
         break;
     default:
         return false;
@@ -188,6 +189,10 @@ static bool iface_request(unsigned long request, struct ifreq *r)
         break;
     case SIOCGIFMTU:
         r->ifr_mtu = IFACE_MTU;
+        break;
+    case SIOCGIFHWADDR:
+        memset(&r->ifr_hwaddr, 0, sizeof r->ifr_hwaddr);
+        r->ifr_hwaddr.sa_family = 0xFFFE; /* ARPHRD_NONE, as a tun device */
         break;
     }
     return true;
@@ -218,6 +223,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
     case SIOCGIFFLAGS:
     case SIOCGIFINDEX:
     case SIOCGIFMTU:
+    case SIOCGIFHWADDR:
         if (iface_request(request, arg))
             return 0;
         break;

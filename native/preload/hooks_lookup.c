@@ -49,10 +49,11 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
     int flags = hints != NULL ? hints->ai_flags : (AI_V4MAPPED | AI_ADDRCONFIG);
     uint32_t vip;
     char canon[NAMES_CANON_SIZE];
+    bool nxdomain = false;
     if ((flags & AI_NUMERICHOST) ||
         (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) ||
-        !names_is_candidate(node) || !names_resolve(node, &vip, canon))
-        return shim_real.getaddrinfo(node, service, hints, res);
+        !names_is_candidate(node) || !names_resolve(node, &vip, canon, &nxdomain))
+        return nxdomain ? EAI_NONAME : shim_real.getaddrinfo(node, service, hints, res);
 
     if (family == AF_INET6 && !(flags & AI_V4MAPPED))
         return EAI_NODATA;
@@ -141,17 +142,24 @@ static __thread struct static_hostent by_name, by_addr;
 /*
  * The overlay answer for a forward lookup in family af. Returns 1 and fills *h when the name
  * is an overlay name with an address in af; 0 with *herr = NO_DATA when it is an overlay name
- * asked about in AF_INET6 (no AAAA); -1 when the real resolver should answer; or ERANGE (> 1)
- * when buf is too small.
+ * asked about in AF_INET6 (no AAAA), or *herr = HOST_NOT_FOUND for a name in the cluster
+ * domain that no node has; -1 when the real resolver should answer; or ERANGE (> 1) when buf
+ * is too small.
  */
 static int overlay_forward(const char *name, int af, struct hostent *h, char *buf, size_t buflen,
                            int *herr)
 {
     uint32_t vip;
     char canon[NAMES_CANON_SIZE];
-    if ((af != AF_INET && af != AF_INET6) || !names_is_candidate(name) ||
-        !names_resolve(name, &vip, canon))
+    bool nxdomain = false;
+    if ((af != AF_INET && af != AF_INET6) || !names_is_candidate(name))
         return -1;
+    if (!names_resolve(name, &vip, canon, &nxdomain)) {
+        if (!nxdomain)
+            return -1;
+        *herr = HOST_NOT_FOUND;
+        return 0;
+    }
     if (af == AF_INET6) {
         *herr = NO_DATA;
         return 0;
@@ -172,6 +180,8 @@ static int reentrant_result(int rc, struct hostent *ret, struct hostent **result
 {
     if (h_errnop != NULL)
         *h_errnop = herr;
+    /* glibc sets the global too, and programs read it (CPython's socket module does). */
+    h_errno = herr;
     if (rc == 1) {
         *result = ret;
         return 0;
@@ -243,7 +253,7 @@ SHIM_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, 
 
 /*
  * The overlay answer for a reverse lookup: a VIP as AF_INET (4 bytes) or as ::ffff:VIP in
- * AF_INET6 (16 bytes). Same results as overlay_forward, without the 0 case.
+ * AF_INET6 (16 bytes). Same results as overlay_forward; 0 (HOST_NOT_FOUND) for a VIP no node holds.
  */
 static int overlay_reverse(const void *addr, socklen_t len, int type, struct hostent *h,
                            char *buf, size_t buflen, int *herr)
@@ -260,8 +270,13 @@ static int overlay_reverse(const void *addr, socklen_t len, int type, struct hos
         return -1;
     }
     char canon[NAMES_CANON_SIZE];
-    if (!names_reverse(vip, canon))
-        return -1;
+    bool nxdomain;
+    if (!names_reverse(vip, canon, &nxdomain)) {
+        if (!nxdomain)
+            return -1;
+        *herr = HOST_NOT_FOUND;
+        return 0;
+    }
     int rc = build_hostent(h, buf, buflen, canon, NULL, type, addr);
     *herr = rc == 0 ? NETDB_SUCCESS : NETDB_INTERNAL;
     return rc == 0 ? 1 : rc;
@@ -308,9 +323,18 @@ SHIM_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *ho
     uint32_t ip;
     uint16_t port;
     char canon[NAMES_CANON_SIZE];
+    bool nxdomain = false;
     if (!shim_cfg.enabled || host == NULL || hostlen == 0 || (flags & NI_NUMERICHOST) ||
-        !sa_get_v4(sa, salen, &ip, &port) || !addr_is_vip(ip) || !names_reverse(ip, canon))
-        return shim_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+        !sa_get_v4(sa, salen, &ip, &port) || !addr_is_vip(ip) ||
+        !names_reverse(ip, canon, &nxdomain)) {
+        if (!nxdomain)
+            return shim_real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+        /* A VIP no node holds: no name, as from an authoritative reverse zone. */
+        if (flags & NI_NAMEREQD)
+            return EAI_NONAME;
+        return shim_real.getnameinfo(sa, salen, host, hostlen, serv, servlen,
+                                     flags | NI_NUMERICHOST);
+    }
 
     /* NI_NOFQDN: the node part only (every overlay node is "local" to the cluster). */
     if (flags & NI_NOFQDN) {

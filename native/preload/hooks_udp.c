@@ -100,6 +100,27 @@ static bool route_destination(uint32_t ip, uint16_t port, int family,
     return true;
 }
 
+/*
+ * An AF_INET socket that was never bound gets image(own VIP):0 before its first datagram to a
+ * VIP, as connect() does: its source is then this node's address without IP_PKTINFO, and its
+ * port cannot collide with an agent proxy's (different address, no wildcard). Returns true if
+ * the socket is now bound to a specific address. Dual-stack AF_INET6 sockets stay unbound (an
+ * image bind would cut them off from IPv6) and get IP_PKTINFO instead.
+ */
+static bool bind_unbound(int fd)
+{
+    int saved = errno;
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    bool port_zero = false;
+    bool bound = shim_real.getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+                 local.ss_family == AF_INET &&
+                 sa_is_unspecified((const struct sockaddr *)&local, llen, &port_zero) &&
+                 port_zero && bind_if_unbound(fd, AF_INET, false, &local, &llen) == 0;
+    errno = saved;
+    return bound;
+}
+
 /* The VIP and port of a destination, if it is one the overlay handles. */
 static bool vip_destination(const void *addr, socklen_t len, uint32_t *ip, uint16_t *port)
 {
@@ -183,6 +204,8 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
     socklen_t dst_len;
     if (!route_destination(ip, port, addr->sa_family, &dst, &dst_len))
         return -1;
+    if (wildcard && bind_unbound(fd))
+        wildcard = false;
     errno = saved;
     if (!wildcard)
         return shim_real.sendto(fd, buf, n, flags, (const struct sockaddr *)&dst, dst_len);
@@ -225,6 +248,8 @@ SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     if (!route_destination(ip, port, ((const struct sockaddr *)msg->msg_name)->sa_family, &dst,
                            &dst_len))
         return -1;
+    if (wildcard && bind_unbound(fd))
+        wildcard = false;
     m.msg_name = &dst;
     m.msg_namelen = dst_len;
     union control ctl;
@@ -263,6 +288,8 @@ SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fla
     if (first == vlen || !udp_overlay_socket(fd, &wildcard))
         return shim_real.sendmmsg(fd, vec, vlen, flags);
 
+    if (wildcard && bind_unbound(fd))
+        wildcard = false;
     int saved = errno;
     struct mmsghdr local[MMSG_CHUNK];
     struct sockaddr_storage dst[MMSG_CHUNK];

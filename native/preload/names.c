@@ -6,7 +6,9 @@
  * names of those shapes go to the agent: a single DNS label other than "localhost", or a name
  * ending in ".CLUSTER" (a trailing dot allowed, case-insensitive). Everything else, numeric
  * strings, and every name the agent does not know or cannot answer goes to the real resolver,
- * so ordinary lookups cost nothing but a string scan, and a missing agent changes nothing.
+ * so ordinary lookups cost nothing but a string scan, and a missing agent changes nothing. The
+ * exception: a name in the cluster's domain that the agent says does not exist is "not found"
+ * (EAI_NONAME, HOST_NOT_FOUND) at once, as from an authoritative server.
  */
 #include "shim.h"
 
@@ -14,6 +16,8 @@
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
+
+static bool in_cluster_domain(const char *name);
 
 /* Bytes a name may have in the request (the agent takes 1..253). */
 #define NAME_MAX_LEN 253
@@ -48,18 +52,30 @@ bool names_is_candidate(const char *name)
         return false;
     if (!dotted)
         return true;
+    return in_cluster_domain(name);
+}
+
+/* Whether name (a candidate) ends in ".CLUSTER": the cluster's own domain, where the agent's
+   "unknown" is the final answer, as an authoritative DNS server's NXDOMAIN is. */
+static bool in_cluster_domain(const char *name)
+{
+    size_t len = strlen(name);
+    size_t n = len > 0 && name[len - 1] == '.' ? len - 1 : len;
     size_t clen = strlen(shim_cfg.cluster);
     return clen > 0 && n > clen + 1 && name[n - clen - 1] == '.' &&
            strncasecmp(name + n - clen, shim_cfg.cluster, clen) == 0;
 }
 
-bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE])
+bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE], bool *nxdomain)
 {
     int saved = errno;
     struct agent_reply reply;
-    bool ok = agent_rpc_payload(AGENT_OP_RESOLVE_NAME, 0, 0, 0, 0, 0, name, strlen(name),
-                                &reply) == 0 &&
-              reply.error == 0 && reply.payload_len > 0;
+    bool answered = agent_rpc_payload(AGENT_OP_RESOLVE_NAME, 0, 0, 0, 0, 0, name, strlen(name),
+                                      &reply) == 0;
+    bool ok = answered && reply.error == 0 && reply.payload_len > 0;
+    /* Only a definite "no such node" from a reachable agent is final; single-label names may
+       still be hosts the real resolver knows (/etc/hosts, search domains). */
+    *nxdomain = answered && reply.error == ENOENT && in_cluster_domain(name);
     shim_log("resolve name %s -> %s", name,
              ok ? reply.payload : reply.error != 0 ? "unknown" : "no answer");
     if (ok) {
@@ -70,14 +86,17 @@ bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE]
     return ok;
 }
 
-bool names_reverse(uint32_t vip, char canon[NAMES_CANON_SIZE])
+bool names_reverse(uint32_t vip, char canon[NAMES_CANON_SIZE], bool *nxdomain)
 {
+    *nxdomain = false;
     if (!shim_cfg.enabled || !addr_is_vip(vip))
         return false;
     int saved = errno;
     struct agent_reply reply;
-    bool ok = agent_rpc(AGENT_OP_RESOLVE_ADDR, 0, vip, 0, 0, 0, &reply) == 0 &&
-              reply.error == 0 && reply.payload_len > 0;
+    bool answered = agent_rpc(AGENT_OP_RESOLVE_ADDR, 0, vip, 0, 0, 0, &reply) == 0;
+    bool ok = answered && reply.error == 0 && reply.payload_len > 0;
+    /* The cluster network's reverse zone is the agent's: no node there means no name. */
+    *nxdomain = answered && reply.error == ENOENT;
     char a[16];
     shim_log("resolve addr %s -> %s", addr_str(vip, a), ok ? reply.payload : "unknown");
     if (ok)

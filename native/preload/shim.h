@@ -147,6 +147,13 @@ int udp_route_ensure(uint32_t vip, uint16_t port);
  */
 bool udp_overlay_socket(int fd, bool *wildcard);
 
+/*
+ * hooks_connect.c: binds an unbound socket to image(own VIP):0 (SO_REUSEADDR if reuse); on return
+ * *local holds the socket's local address. -1 with errno on failure.
+ */
+int bind_if_unbound(int fd, int family, bool reuse, struct sockaddr_storage *local,
+                    socklen_t *llen);
+
 /* agent_rpc.c */
 enum {
     AGENT_OP_CONNECT = 1,
@@ -188,7 +195,7 @@ int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst
  */
 #define NAMES_CANON_SIZE (AGENT_PAYLOAD_MAX + 1)
 bool names_is_candidate(const char *name);
-bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE]);
-bool names_reverse(uint32_t vip, char canon[NAMES_CANON_SIZE]);
+bool names_resolve(const char *name, uint32_t *vip, char canon[NAMES_CANON_SIZE], bool *nxdomain);
+bool names_reverse(uint32_t vip, char canon[NAMES_CANON_SIZE], bool *nxdomain);
 
 #endif

@@ -8,5 +8,6 @@ root.Subcommands.Add(RouterCommand.Create());
 root.Subcommands.Add(NodeCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ResolveCommand.Create());
+root.Subcommands.Add(EnvCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 return CommandLineHost.Run(root, args);

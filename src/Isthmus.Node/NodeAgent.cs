@@ -29,6 +29,7 @@ public sealed class NodeAgent : IDisposable
     private readonly DatagramLink _datagrams;
     private readonly UdpProxies _udp;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly ColocatedAgents _colocated;
     private readonly IPEndPoint? _socksEndpoint;
     private Socket? _lanData;
     private Socket? _loopbackData;
@@ -57,6 +58,7 @@ public sealed class NodeAgent : IDisposable
         _udp = new UdpProxies(_network, () => _routerLink.Current?.Vip ?? 0, (src, dst, payload) => _datagrams!.Send(src, dst, payload.Span), loggerFactory.CreateLogger("isthmus.node.udp"));
         _loggerFactory = loggerFactory;
         _socksEndpoint = socks;
+        _colocated = new ColocatedAgents(RuntimeDirectory.Resolve(), name);
         _datagrams = new DatagramLink(_routerLan, _site.Subnet.Network + 1, () => _routerLink.Current, loggerFactory.CreateLogger("isthmus.node.udp"))
         {
             OnDatagram = DeliverDatagram,
@@ -251,9 +253,9 @@ public sealed class NodeAgent : IDisposable
             return LegStatusErrno.ENetUnreach;
         }
 
-        if (dst.Address == _routerLink.Current?.Vip)
+        if (dst.Address == _routerLink.Current?.Vip || _colocated.Holds(dst.Address))
         {
-            return 0; // our own VIP: the shim sends to our image directly
+            return 0; // our own VIP, or a node on this very host: its image is reached directly
         }
 
         // A VIP no node holds: what a LAN answers when nobody replies to ARP for the address.

@@ -83,6 +83,9 @@ internal sealed class UdpProxies : IDisposable
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         try
         {
+            // Beside programs bound to the wildcard on the same port (the shim sets SO_REUSEADDR on
+            // theirs too): the kernel delivers to the most specific match, so each gets its own.
+            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(new IPEndPoint(IPv4.ToIPAddress(_network.ToImage(remote.Address)), remote.Port));
         }
         catch (SocketException e)
@@ -90,10 +93,10 @@ internal sealed class UdpProxies : IDisposable
             socket.Dispose();
             if (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
             {
-                // Another virtual node on this host listens there itself: datagrams to the image reach it
-                // directly over loopback, which is right. Nothing to proxy.
-                _logger.LogDebug("UDP proxy for {Remote} not needed: its image is in use on this host", remote);
-                return 0;
+                // A program of this host holds the port on the wildcard without SO_REUSEADDR (bound before
+                // the shim, or by port 0): proxying would take its datagrams. Say so rather than misdeliver.
+                _logger.LogWarning("Cannot open a UDP proxy for {Remote}: port {Port} is held on the wildcard address by a program of this host; datagrams to {Remote} fail with EADDRINUSE", remote, remote.Port, remote);
+                return 98; // EADDRINUSE
             }
 
             _logger.LogWarning("Cannot open a UDP proxy for {Remote}: {Error}", remote, e.SocketErrorCode);

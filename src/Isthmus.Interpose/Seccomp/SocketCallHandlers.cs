@@ -353,8 +353,24 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
     {
         var fd = (int)call.Args[0];
         Span<byte> sa = stackalloc byte[SockAddr.MaxLength];
-        if (!ReadAddress(call, call.Args[1], call.Args[2], sa, out var len) || !SockAddr.TryGetV4(sa[..len], out var ip, out var port)
-            || !Config.Network.IsVirtual(ip) || !call.IsValid())
+        if (!ReadAddress(call, call.Args[1], call.Args[2], sa, out var len))
+        {
+            call.Continue();
+            return;
+        }
+
+        if (SockAddr.IsUnspecified(sa[..len], out var portZero))
+        {
+            if (!portZero)
+            {
+                SharePortWithProxies(call, fd);
+            }
+
+            call.Continue();
+            return;
+        }
+
+        if (!SockAddr.TryGetV4(sa[..len], out var ip, out var port) || !Config.Network.IsVirtual(ip) || !call.IsValid())
         {
             call.Continue();
             return;
@@ -387,6 +403,22 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
         fixed (byte* t = target)
         {
             call.Complete(SeccompNative.Bind(dup.Fd, t, (uint)tlen) == 0 ? 0 : -LastError);
+        }
+    }
+
+    /// <summary>
+    /// A UDP socket bound to the wildcard with a fixed port also covers the image addresses on that port, where
+    /// the agent keeps its proxies: both sides set SO_REUSEADDR so neither bind fails for the other (the kernel
+    /// still delivers to the most specific match). As the shim's share_port_with_proxies.
+    /// </summary>
+    private void SharePortWithProxies(TrappedCall call, int fd)
+    {
+        using var dup = call.TryGetFd(fd, out _);
+        if (dup is not null && TryGetIntOption(dup.Fd, SolSocket, SoProtocol, out var protocol) && protocol is IpProtoUdp or IpProtoUdpLite)
+        {
+            var one = 1;
+            _ = SetSockOpt(dup.Fd, SolSocket, SoReuseAddr, &one, sizeof(int));
+            Log($"bind tid={call.Tid} fd={fd}: UDP wildcard with a port, SO_REUSEADDR beside the agent's proxies");
         }
     }
 
@@ -762,6 +794,11 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
             return;
         }
 
+        if (wildcard && BindUnbound(dup.Fd))
+        {
+            wildcard = false;
+        }
+
         Span<byte> target = stackalloc byte[SockAddr.MaxLength];
         var tlen = SockAddr.Make(target, SockAddr.Family(sa), Config.Network.ToImage(ip), port);
         // struct cmsghdr (16) + struct in_pktinfo (12), aligned: CMSG_SPACE = 32.
@@ -857,6 +894,26 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
             }
         })
         { IsBackground = true, Name = "seccomp-recv" }.Start();
+    }
+
+    /// <summary>
+    /// An AF_INET socket that was never bound gets image(own VIP):0 before its first datagram to a VIP (its
+    /// source is then this node's address without IP_PKTINFO, and its port cannot collide with a proxy's).
+    /// Dual-stack AF_INET6 sockets stay unbound and get IP_PKTINFO. True if the socket is now bound.
+    /// </summary>
+    private bool BindUnbound(int fd)
+    {
+        Span<byte> local = stackalloc byte[SockAddr.MaxLength];
+        uint ll = SockAddr.MaxLength;
+        fixed (byte* l = local)
+        {
+            if (GetSockName(fd, l, &ll) < 0 || SockAddr.Family(local) != AfInet || !SockAddr.IsUnspecified(local[..(int)ll], out var portZero) || !portZero)
+            {
+                return false;
+            }
+        }
+
+        return BindIfUnbound(fd, AfInet, reuse: false, local, out _) == 0;
     }
 
     private static bool IsReadable(int fd)

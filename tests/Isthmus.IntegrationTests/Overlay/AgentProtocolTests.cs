@@ -61,6 +61,41 @@ public sealed class AgentProtocolTests(OverlayFixture fixture, ITestOutputHelper
     }
 
     [Fact]
+    public async Task EnvCommand_PrintsTheShimsEnvironment_AsExportLines()
+    {
+        var result = await Cluster.IsthmusAsync(Cluster.Host("b1"), Short, "env", "--node", "b1");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(lines, l => Assert.StartsWith("export ", l, StringComparison.Ordinal));
+        Assert.Contains($"export ISTHMUS_VIP={Cluster.Vips["b1"]}", lines);
+        Assert.Contains("export ISTHMUS_NODE=b1", lines);
+        Assert.Contains("export ISTHMUS_CLUSTER=it", lines);
+        Assert.Contains(lines, l => l.StartsWith("export LD_PRELOAD=/", StringComparison.Ordinal) && l.Contains("libisthmus_preload.so", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public Task NodeThatJoinsLater_ResolvesEverywhere_AsSoonAsItIsUp() =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            // A second agent on b2's host, with a name nobody has used in this cluster yet.
+            var name = "late" + Environment.ProcessId % 10000;
+            var agent = Cluster.StartIsthmus(Cluster.Host("b2"), "node", Cluster.ClusterDirectory, "--site", "b", "--name", name);
+            try
+            {
+                var up = await agent.WaitForLineAsync(l => l.StartsWith(name + " ", StringComparison.Ordinal), Short, Topology.OutputStream.StandardOutput);
+                var vip = up.Split(' ')[1];
+                // Its router announces it to site a's router, which pushes it to a1's agent: poll briefly.
+                await Topology.Poll.AssertAsync(
+                    async () => await ProbeAsync("a1", "name", name) == $"ERRNO 0 {vip} {name}.b.it", TimeSpan.FromSeconds(10), $"a1 resolves {name}");
+                Assert.Equal($"ERRNO 0 {name}.b.it", await ProbeAsync("a2", "addr", vip));
+            }
+            finally
+            {
+                await agent.StopAsync();
+            }
+        });
+
+    [Fact]
     public async Task UdpRoute_GivesTheErrnoANetworkWould()
     {
         Assert.Equal("ERRNO 0", await ProbeAsync("a1", "route", Cluster.Vips["b1"], "9000"));

@@ -166,25 +166,7 @@ public sealed partial class ApplicationTests(OverlayFixture fixture, ITestOutput
     public async Task OpenSsh_RunsCommand_AndSshdLogsClientVip(string client, string server)
     {
         var keys = Path.Combine(Cluster.WorkDirectory, "ssh-" + client + server);
-        Directory.CreateDirectory(keys);
-        (await Shell.RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", Path.Combine(keys, "host")], Short)).EnsureSuccess();
-        (await Shell.RunAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", Path.Combine(keys, "user")], Short)).EnsureSuccess();
-        File.Copy(Path.Combine(keys, "user.pub"), Path.Combine(keys, "authorized_keys"));
-        var config = Path.Combine(keys, "sshd_config");
-        await File.WriteAllTextAsync(config, $"""
-            Port 2222
-            ListenAddress {Cluster.Vips[server]}
-            HostKey {keys}/host
-            AuthorizedKeysFile {keys}/authorized_keys
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            UsePAM no
-            UseDNS no
-            StrictModes no
-            PidFile none
-            LogLevel VERBOSE
-            """);
-        Directory.CreateDirectory("/run/sshd");
+        var config = (await SshdSetup.CreateAsync(keys, Cluster.Vips[server], 2222)).Config;
         var sshd = Cluster.StartProgram(server, "/usr/sbin/sshd", "-D", "-e", "-f", config);
         try
         {

@@ -13,6 +13,9 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public const int RouterPort = 7400;
     public const int LanPort = 7401;
     public const int MetricsPort = 9400;
+
+    /// <summary>The cluster network (CIDR) of every test cluster.</summary>
+    public const string Network = "100.64.0.0/16";
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private readonly ITestOutputHelper? _log;
     private readonly Dictionary<string, HostProcess> _routers = [];
@@ -43,7 +46,16 @@ public sealed partial class OverlayCluster : IAsyncDisposable
 
     public IReadOnlyDictionary<string, string?> Environment => new Dictionary<string, string?> { ["ISTHMUS_RUNTIME_DIR"] = RuntimeDirectory };
 
-    public static async Task<OverlayCluster> StartAsync(ITestOutputHelper? log, int sites = 2, int nodesPerSite = 2, bool wanEncryption = true)
+    /// <param name="clusterSettings">
+    /// Extra keys for the cluster file's <c>[cluster]</c> table, as TOML values (for example
+    /// <c>["node_hostname"] = "true"</c>), written after the sites are added and before anything reads the file.
+    /// </param>
+    public static async Task<OverlayCluster> StartAsync(
+        ITestOutputHelper? log,
+        int sites = 2,
+        int nodesPerSite = 2,
+        bool wanEncryption = true,
+        IReadOnlyDictionary<string, string>? clusterSettings = null)
     {
         TopologyRequirements.EnsureRoot();
         var topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(sites, nodesPerSite), log).ConfigureAwait(false);
@@ -52,6 +64,11 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         try
         {
             await cluster.CreateClusterAsync(wanEncryption).ConfigureAwait(false);
+            if (clusterSettings is { Count: > 0 })
+            {
+                await cluster.AddClusterSettingsAsync(clusterSettings).ConfigureAwait(false);
+            }
+
             foreach (var site in topology.SiteList)
             {
                 cluster.StartRouter(site.Name);
@@ -189,7 +206,7 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     private async Task CreateClusterAsync(bool wanEncryption)
     {
         var host = Topology.SiteList[0].Gateway;
-        var args = new List<string> { "cluster", "new", ClusterDirectory, "--network", "100.64.0.0/16", "--name", "it" };
+        var args = new List<string> { "cluster", "new", ClusterDirectory, "--network", Network, "--name", "it" };
         if (!wanEncryption)
         {
             args.Add("--no-wan-encryption");
@@ -201,6 +218,37 @@ public sealed partial class OverlayCluster : IAsyncDisposable
             (await IsthmusAsync(host, TimeSpan.FromSeconds(60), "cluster", "add-site", ClusterDirectory, site.Name,
                 "--wan", $"{site.Gateway.WanAddress}:{RouterPort}", "--lan", $"{site.Gateway.Address}:{LanPort}").ConfigureAwait(false)).EnsureSuccess();
         }
+    }
+
+    /// <summary>Sets <c>key = value</c> lines in the <c>[cluster]</c> table of the cluster file (replacing a key already there).</summary>
+    private async Task AddClusterSettingsAsync(IReadOnlyDictionary<string, string> settings)
+    {
+        var file = Path.Combine(ClusterDirectory, "cluster.toml");
+        var lines = (await File.ReadAllLinesAsync(file).ConfigureAwait(false)).ToList();
+        var table = lines.FindIndex(l => l.Trim() == "[cluster]");
+        if (table < 0)
+        {
+            throw new InvalidOperationException($"{file} has no [cluster] table");
+        }
+
+        var end = lines.FindIndex(table + 1, l => l.TrimStart().StartsWith('['));
+        end = end < 0 ? lines.Count : end;
+        foreach (var (key, value) in settings)
+        {
+            var existing = lines.FindIndex(table + 1, end - table - 1, l => l.Split('=', 2)[0].Trim() == key);
+            if (existing >= 0)
+            {
+                lines[existing] = $"{key} = {value}";
+            }
+            else
+            {
+                lines.Insert(table + 1, $"{key} = {value}");
+                end++;
+            }
+        }
+
+        await File.WriteAllLinesAsync(file, lines).ConfigureAwait(false);
+        _log?.WriteLine($"cluster file [cluster]: {string.Join(", ", settings.Select(s => $"{s.Key} = {s.Value}"))}");
     }
 
     public async ValueTask DisposeAsync()
