@@ -165,6 +165,28 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
         }
     });
 
+    [Fact]
+    public Task BlockingAccept_UnderSignalStorm_RestartsAndStillAccepts() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var (a1, b1) = (Cluster.Vips["a1"], Cluster.Vips["b1"]);
+        var script = Path.Combine(AppContext.BaseDirectory, "Scripts", "signal_accept.py");
+        var server = Cluster.StartProgramIn("seccomp", "b1", "/usr/bin/python3", script, b1, "7330");
+        try
+        {
+            await server.WaitForLineAsync(l => l == $"LISTENING {b1}:7330", Timeout, OutputStream.StandardOutput);
+            // The handler count grows only if the trapped accept gives way to the signal and is restarted.
+            await server.WaitForLineAsync(l => l.StartsWith("TICKS ", StringComparison.Ordinal) && int.Parse(l[6..], CultureInfo.InvariantCulture) >= 3, Timeout, OutputStream.StandardOutput);
+            var client = await Cluster.RunProgramInAsync("auto", "a1", Timeout, Busybox, "nc", b1, "7330");
+            Assert.True(client.ExitCode == 0, client.ToString());
+            Assert.Equal("hi", client.StandardOutput.Trim());
+            await server.WaitForLineAsync(l => l.StartsWith($"ACCEPT {a1} ", StringComparison.Ordinal), Timeout, OutputStream.StandardOutput);
+        }
+        finally
+        {
+            await server.StopAsync();
+        }
+    });
+
     private static List<int> ChildrenOf(int pid)
     {
         var children = new List<int>();
