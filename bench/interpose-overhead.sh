@@ -102,4 +102,7 @@ for path in ("loopback", "intra-site"):
     for size in ("100 B", "65536 B"):
         n, pl, sc = (med(f"{path} {size} {m}") for m in ("native", "preload", "seccomp"))
         print(f"  {path + ' ' + size:26s} {n:8.3f} {pl:8.3f} {sc:8.3f}   {pl / n:14.3f}  {sc / n:14.3f}  {sc / pl:15.3f}")
+print("\nruns (Gbit/s):")
+for label, values in rows.items():
+    print(f"  {label:32s} {', '.join(f'{v:.3f}' for v in values)}")
 PY
