@@ -199,6 +199,25 @@ static void fail(int ctl, int stage, const char *what)
     _exit(EXIT_CANNOT_RUN);
 }
 
+/*
+ * Before 5.19 any signal interrupts a trapped call while the supervisor works on it; the call is
+ * then restarted and notified again. Go's runtime preempts goroutines with SIGURG every 10 ms,
+ * which can make a slow connect restart forever (libseccomp #387, agentsh #225), so Go programs
+ * are asked not to (GODEBUG=asyncpreemptoff=1; other programs ignore the variable). A program
+ * that set asyncpreemptoff itself keeps its choice.
+ */
+static void go_without_async_preemption(void)
+{
+    const char *old = getenv("GODEBUG");
+    if (old != NULL && strstr(old, "asyncpreemptoff") != NULL)
+        return;
+    char value[1024];
+    int n = snprintf(value, sizeof value, "%s%sasyncpreemptoff=1", old ? old : "",
+                     old && *old ? "," : "");
+    if (n > 0 && (size_t)n < sizeof value)
+        setenv("GODEBUG", value, 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -231,6 +250,9 @@ int main(int argc, char **argv)
     int listener = install_filter(traps, &used);
     if (listener < 0)
         fail(ctl, STAGE_FILTER, "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER)");
+
+    if (!(used & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV))
+        go_without_async_preemption();
 
     report(ctl, listener, (int32_t)used);
     char ack;

@@ -28,6 +28,16 @@ public static class KernelSupport
             return $"--mode seccomp: this kernel ({release.Trim()}) offers no seccomp user notification (actions: {actions.Trim()}): use --mode preload";
         }
 
+        // A functional probe as well: sandboxes (gVisor, some container policies) can report a new release
+        // without the calls behind it.
+        var pidfd = SeccompNative.PidfdOpen(Environment.ProcessId, 0);
+        if (pidfd < 0)
+        {
+            return $"--mode seccomp: pidfd_open does not work here ({System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(SeccompNative.LastError)}; kernel {release.Trim()}): use --mode preload";
+        }
+
+        _ = SeccompNative.Close(pidfd);
+
         if (Read("/proc/sys/kernel/yama/ptrace_scope")?.Trim() == "3")
         {
             return "--mode seccomp: Yama ptrace_scope is 3, which forbids the supervisor to read the program's memory and fds (pidfd_getfd, process_vm_readv); set kernel.yama.ptrace_scope to 1 or use --mode preload";

@@ -187,6 +187,18 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
         }
     });
 
+    [Fact]
+    public async Task IoUringSetup_IsEnosys_UnderTheFilter()
+    {
+        // Natively the ring is available on this kernel, so the ENOSYS below is the filter's doing.
+        var native = await Cluster.Host("a1").RunAsync(IsthmusPaths.Native("ist_uring"), [], Timeout);
+        Assert.Contains("IO_URING ok", native.StandardOutput, StringComparison.Ordinal);
+
+        var result = await Cluster.RunProgramInAsync("seccomp", "a1", Timeout, IsthmusPaths.Native("ist_uring"));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("IO_URING errno=ENOSYS", result.StandardOutput, StringComparison.Ordinal);
+    }
+
     private static List<int> ChildrenOf(int pid)
     {
         var children = new List<int>();
