@@ -30,7 +30,8 @@
  *
  * TRAPS: bit 0 = also trap sendmsg/sendmmsg (opt-in: .NET and others send TCP data with sendmsg),
  *        bit 1 = trap sendto when its address argument is non-NULL (UDP to VIPs),
- *        bit 2 = trap recvfrom when its address argument is non-NULL (UDP sources: image -> VIP).
+ *        bit 2 = trap recvfrom when its address argument is non-NULL (UDP sources: image -> VIP),
+ *        bit 3 = do not ask for WAIT_KILLABLE_RECV (behave as on a kernel before 5.19; for tests).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,7 +71,7 @@
 #error "isthmus-seccomp-launch: unsupported architecture"
 #endif
 
-enum { TRAP_SENDMSG = 1, TRAP_SENDTO = 2, TRAP_RECVFROM = 4 };
+enum { TRAP_SENDMSG = 1, TRAP_SENDTO = 2, TRAP_RECVFROM = 4, NO_WAIT_KILLABLE = 8 };
 enum { STAGE_PDEATHSIG = 1, STAGE_NO_NEW_PRIVS = 2, STAGE_FILTER = 3 };
 
 #define EXIT_CANNOT_RUN 125
@@ -170,9 +171,11 @@ static int install_filter(unsigned traps, unsigned long *used)
         return -1;
     }
     struct sock_fprog prog = {.len = (unsigned short)b.n, .filter = b.insn};
-    unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    if (!(traps & NO_WAIT_KILLABLE))
+        flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
     long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-    if (fd < 0 && errno == EINVAL) {
+    if (fd < 0 && errno == EINVAL && (flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)) {
         /* Before 5.19: no WAIT_KILLABLE_RECV. Signals then interrupt trapped calls, which are
            restarted and notified again; the supervisor's handlers are idempotent for that. */
         flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;

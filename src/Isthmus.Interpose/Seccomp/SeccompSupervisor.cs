@@ -16,8 +16,12 @@ public static class SeccompSupervisor
 {
     public const string LauncherFileName = "isthmus-seccomp-launch";
 
-    /// <summary>The launcher's TRAPS bits: sendto (2) and recvfrom (4) when their address argument is non-NULL, for UDP; sendmsg (1) stays off.</summary>
-    private const string Traps = "6";
+    /// <summary>
+    /// The launcher's TRAPS bits: sendto (2) and recvfrom (4) when their address argument is non-NULL, for UDP;
+    /// sendmsg (1) stays off. ISTHMUS_SECCOMP_NO_WAIT_KILLABLE=1 adds 8: the filter is installed without
+    /// WAIT_KILLABLE_RECV, as on kernels before 5.19, so tests can exercise the restart paths on a new kernel.
+    /// </summary>
+    private static string Traps => Environment.GetEnvironmentVariable("ISTHMUS_SECCOMP_NO_WAIT_KILLABLE") == "1" ? "14" : "6";
 
     public static string LauncherPath()
     {

@@ -68,17 +68,24 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
         }
     });
 
-    [Fact]
-    public Task StaticGoHttp_1000Requests_Over50Connections_ServerSeesClientVip() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    /// <summary>
+    /// preWaitKillable: the launcher installs the filter without WAIT_KILLABLE_RECV, as on kernels before 5.19,
+    /// so signals (Go's SIGURG preemption, SIGALRM) interrupt trapped calls and the restart paths are exercised.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task StaticGoHttp_1000Requests_Over50Connections_ServerSeesClientVip(bool preWaitKillable) => Cluster.WithLogsOnFailureAsync(output, async () =>
     {
         var binary = await GoHttp.Value;
         RequireStatic(binary);
         var (a1, b1) = (Cluster.Vips["a1"], Cluster.Vips["b1"]);
-        var server = Cluster.StartProgramIn("auto", "b1", binary, "server", "8090");
+        var port = preWaitKillable ? "8091" : "8090";
+        var server = StartRun("b1", preWaitKillable, "--mode", "auto", "--", binary, "server", port);
         try
         {
-            await server.WaitForLineAsync(l => l == "LISTENING 8090", Timeout, OutputStream.StandardOutput);
-            var client = await Cluster.RunProgramInAsync("auto", "a1", TimeSpan.FromSeconds(180), binary, "client", $"http://{b1}:8090/", "1000", "50");
+            await server.WaitForLineAsync(l => l == $"LISTENING {port}", Timeout, OutputStream.StandardOutput);
+            var client = await RunRunAsync("a1", preWaitKillable, TimeSpan.FromSeconds(180), "--mode", "auto", "--", binary, "client", $"http://{b1}:{port}/", "1000", "50");
             output.WriteLine(string.Join('\n', client.StandardOutput.Split('\n').Where(l => !l.StartsWith("LOCAL", StringComparison.Ordinal))));
             Assert.True(client.ExitCode == 0, client.ToString());
             Assert.Contains("DONE ok=1000 failed=0", client.StandardOutput, StringComparison.Ordinal);
@@ -91,7 +98,7 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
             Assert.True(await Poll.UntilAsync(() => server.StandardOutputLines.Any(l => l.StartsWith("CONN ", StringComparison.Ordinal)), Timeout));
             var conns = server.StandardOutputLines.Where(l => l.StartsWith("CONN ", StringComparison.Ordinal)).ToList();
             output.WriteLine($"server saw {conns.Count} connections, e.g. {conns[0]}");
-            Assert.All(conns, l => Assert.Matches($"^CONN remote={a1.Replace(".", "\\.", StringComparison.Ordinal)}:[0-9]+ local={b1.Replace(".", "\\.", StringComparison.Ordinal)}:8090$", l));
+            Assert.All(conns, l => Assert.Matches($"^CONN remote={a1.Replace(".", "\\.", StringComparison.Ordinal)}:[0-9]+ local={b1.Replace(".", "\\.", StringComparison.Ordinal)}:{port}$", l));
             Assert.DoesNotContain(server.StandardOutputLines, l => l.StartsWith("ERROR", StringComparison.Ordinal));
         }
         finally
@@ -165,18 +172,21 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
         }
     });
 
-    [Fact]
-    public Task BlockingAccept_UnderSignalStorm_RestartsAndStillAccepts() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public Task BlockingAccept_UnderSignalStorm_RestartsAndStillAccepts(bool preWaitKillable) => Cluster.WithLogsOnFailureAsync(output, async () =>
     {
         var (a1, b1) = (Cluster.Vips["a1"], Cluster.Vips["b1"]);
         var script = Path.Combine(AppContext.BaseDirectory, "Scripts", "signal_accept.py");
-        var server = Cluster.StartProgramIn("seccomp", "b1", "/usr/bin/python3", script, b1, "7330");
+        var port = preWaitKillable ? "7331" : "7330";
+        var server = StartRun("b1", preWaitKillable, "--mode", "seccomp", "--", "/usr/bin/python3", script, b1, port);
         try
         {
-            await server.WaitForLineAsync(l => l == $"LISTENING {b1}:7330", Timeout, OutputStream.StandardOutput);
+            await server.WaitForLineAsync(l => l == $"LISTENING {b1}:{port}", Timeout, OutputStream.StandardOutput);
             // The handler count grows only if the trapped accept gives way to the signal and is restarted.
             await server.WaitForLineAsync(l => l.StartsWith("TICKS ", StringComparison.Ordinal) && int.Parse(l[6..], CultureInfo.InvariantCulture) >= 3, Timeout, OutputStream.StandardOutput);
-            var client = await Cluster.RunProgramInAsync("auto", "a1", Timeout, Busybox, "nc", b1, "7330");
+            var client = await Cluster.RunProgramInAsync("auto", "a1", Timeout, Busybox, "nc", b1, port);
             Assert.True(client.ExitCode == 0, client.ToString());
             Assert.Equal("hi", client.StandardOutput.Trim());
             await server.WaitForLineAsync(l => l.StartsWith($"ACCEPT {a1} ", StringComparison.Ordinal), Timeout, OutputStream.StandardOutput);
@@ -198,6 +208,23 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("IO_URING errno=ENOSYS", result.StandardOutput, StringComparison.Ordinal);
     }
+
+    private Dictionary<string, string?> Environment(bool preWaitKillable)
+    {
+        var env = new Dictionary<string, string?>(Cluster.Environment);
+        if (preWaitKillable)
+        {
+            env["ISTHMUS_SECCOMP_NO_WAIT_KILLABLE"] = "1";
+        }
+
+        return env;
+    }
+
+    private HostProcess StartRun(string node, bool preWaitKillable, params string[] args) =>
+        Cluster.Host(node).Start(IsthmusPaths.Isthmus, ["run", "--node", node, .. args], Environment(preWaitKillable));
+
+    private Task<CommandResult> RunRunAsync(string node, bool preWaitKillable, TimeSpan timeout, params string[] args) =>
+        Cluster.Host(node).RunAsync(IsthmusPaths.Isthmus, ["run", "--node", node, .. args], timeout, Environment(preWaitKillable));
 
     private static List<int> ChildrenOf(int pid)
     {
