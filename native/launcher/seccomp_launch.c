@@ -31,7 +31,8 @@
  * TRAPS: bit 0 = also trap sendmsg/sendmmsg (opt-in: .NET and others send TCP data with sendmsg),
  *        bit 1 = trap sendto when its address argument is non-NULL (UDP to VIPs),
  *        bit 2 = trap recvfrom when its address argument is non-NULL (UDP sources: image -> VIP),
- *        bit 3 = do not ask for WAIT_KILLABLE_RECV (behave as on a kernel before 5.19; for tests).
+ *        bit 3 = do not ask for WAIT_KILLABLE_RECV (behave as on a kernel before 5.19; for tests),
+ *        bit 4 = also trap recvmsg/recvmmsg (opt-in with bit 0: UDP sources through them).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,7 +72,7 @@
 #error "isthmus-seccomp-launch: unsupported architecture"
 #endif
 
-enum { TRAP_SENDMSG = 1, TRAP_SENDTO = 2, TRAP_RECVFROM = 4, NO_WAIT_KILLABLE = 8 };
+enum { TRAP_SENDMSG = 1, TRAP_SENDTO = 2, TRAP_RECVFROM = 4, NO_WAIT_KILLABLE = 8, TRAP_RECVMSG = 16 };
 enum { STAGE_PDEATHSIG = 1, STAGE_NO_NEW_PRIVS = 2, STAGE_FILTER = 3 };
 
 #define EXIT_CANNOT_RUN 125
@@ -154,6 +155,10 @@ static int build_filter(struct builder *b, unsigned traps)
     if (traps & TRAP_SENDMSG) {
         when_nr(b, __NR_sendmsg, notify);
         when_nr(b, __NR_sendmmsg, notify);
+    }
+    if (traps & TRAP_RECVMSG) {
+        when_nr(b, __NR_recvmsg, notify);
+        when_nr(b, __NR_recvmmsg, notify);
     }
     if (traps & TRAP_SENDTO) /* sendto(fd, buf, len, flags, dest_addr, addrlen) */
         when_nr_arg4(b, __NR_sendto, notify);

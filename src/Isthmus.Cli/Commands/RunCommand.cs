@@ -19,11 +19,15 @@ internal static class RunCommand
             DefaultValueFactory = _ => "preload",
         };
         mode.AcceptOnlyFromAmong("auto", "preload", "seccomp");
+        var messages = new Option<bool>("--seccomp-msg")
+        {
+            Description = "seccomp mode: also stop sendmsg/sendmmsg/recvmsg/recvmmsg, so UDP through them sees VIPs (costs a supervisor round trip per call, TCP data sent with sendmsg included).",
+        };
         var debug = new Option<bool>("--debug-shim") { Description = "The shim (or the seccomp supervisor) logs each decision to stderr." };
         var program = new Argument<string[]>("CMD") { Description = "The program and its arguments (put them after --).", Arity = ArgumentArity.OneOrMore };
         var command = new Command("run", "Run CMD as a program of NODE: its sockets see NODE's VIP as their own and reach every other VIP. Exit code is CMD's.")
         {
-            node, mode, debug, program,
+            node, mode, messages, debug, program,
         };
         command.SetAction(result =>
         {
@@ -43,7 +47,7 @@ internal static class RunCommand
             {
                 kind.EnsureSeccompCan(path);
                 var env = InterposedEnvironment.Build(agent, shimPath: null, result.GetValue(debug));
-                return SeccompSupervisor.Run(agent, path, argv, env, result.GetValue(debug));
+                return SeccompSupervisor.Run(agent, path, argv, env, result.GetValue(debug), result.GetValue(messages));
             }
 
             var preloadEnv = InterposedEnvironment.Build(agent, InterposedEnvironment.ShimPath(), result.GetValue(debug));

@@ -18,10 +18,26 @@ public static class SeccompSupervisor
 
     /// <summary>
     /// The launcher's TRAPS bits: sendto (2) and recvfrom (4) when their address argument is non-NULL, for UDP;
-    /// sendmsg (1) stays off. ISTHMUS_SECCOMP_NO_WAIT_KILLABLE=1 adds 8: the filter is installed without
-    /// WAIT_KILLABLE_RECV, as on kernels before 5.19, so tests can exercise the restart paths on a new kernel.
+    /// sendmsg/sendmmsg (1) and recvmsg/recvmmsg (16) only when asked (<paramref name="messages"/>: every
+    /// sendmsg of the program then stops, TCP data included). ISTHMUS_SECCOMP_NO_WAIT_KILLABLE=1 adds 8: the
+    /// filter is installed without WAIT_KILLABLE_RECV, as on kernels before 5.19, so tests can exercise the
+    /// restart paths on a new kernel.
     /// </summary>
-    private static string Traps => Environment.GetEnvironmentVariable("ISTHMUS_SECCOMP_NO_WAIT_KILLABLE") == "1" ? "14" : "6";
+    private static string Traps(bool messages)
+    {
+        var traps = 2 | 4;
+        if (messages)
+        {
+            traps |= 1 | 16;
+        }
+
+        if (Environment.GetEnvironmentVariable("ISTHMUS_SECCOMP_NO_WAIT_KILLABLE") == "1")
+        {
+            traps |= 8;
+        }
+
+        return traps.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     public static string LauncherPath()
     {
@@ -31,7 +47,7 @@ public static class SeccompSupervisor
     }
 
     /// <summary>Runs the program to completion under the supervisor; returns its exit code (128+N if killed by signal N).</summary>
-    public static unsafe int Run(AgentInfo agent, string path, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, bool debug)
+    public static unsafe int Run(AgentInfo agent, string path, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, bool debug, bool trapMessages = false)
     {
         var refusal = KernelSupport.Check();
         if (refusal is not null)
@@ -52,7 +68,7 @@ public static class SeccompSupervisor
         using (var childEnd = new SafeFd(fds[1]))
         {
             // The launcher learns its end by number; dup2(fd, fd) in posix_spawn clears FD_CLOEXEC (glibc 2.29+).
-            child = Spawn(launcher, [launcher, childEnd.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), Traps, path, .. argv], environment, childEnd.Fd);
+            child = Spawn(launcher, [launcher, childEnd.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), Traps(trapMessages), path, .. argv], environment, childEnd.Fd);
         }
 
         var hello = stackalloc int[2];

@@ -15,7 +15,7 @@ namespace Isthmus.Interpose.Seccomp;
 /// kernel's own, and the program's memory is only written where the kernel would write (getsockname's and
 /// accept's result buffers), never its input sockaddr.
 /// </summary>
-public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
+public sealed unsafe partial class SocketCallHandlers(OverlayConfig config, bool debug)
 {
     private const int PeerTableLimit = 16384;
     private const int AcceptPollMs = 200;
@@ -64,6 +64,18 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
                     break;
                 case TrappedSyscall.RecvFrom:
                     RecvFrom(call);
+                    break;
+                case TrappedSyscall.SendMsg:
+                    SendMsg(call);
+                    break;
+                case TrappedSyscall.SendMmsg:
+                    SendMmsg(call);
+                    break;
+                case TrappedSyscall.RecvMsg:
+                    RecvMsg(call);
+                    break;
+                case TrappedSyscall.RecvMmsg:
+                    RecvMmsg(call);
                     break;
                 default:
                     call.Continue();
@@ -822,7 +834,7 @@ public sealed unsafe class SocketCallHandlers(OverlayConfig config, bool debug)
                 Control = wildcard ? (nint)c : 0,
                 ControlLength = wildcard ? (nuint)control.Length : 0,
             };
-            var n = SendMsg(dup.Fd, &msg, flags);
+            var n = SeccompNative.SendMsg(dup.Fd, &msg, flags);
             call.Complete(n >= 0 ? n : -LastError);
         }
     }

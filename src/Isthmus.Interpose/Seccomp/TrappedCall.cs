@@ -12,6 +12,10 @@ public enum TrappedSyscall
     GetPeerName,
     SendTo,
     RecvFrom,
+    SendMsg,
+    SendMmsg,
+    RecvMsg,
+    RecvMmsg,
 }
 
 /// <summary>System call numbers per audit architecture (the launcher's filter checks the architecture).</summary>
@@ -32,6 +36,10 @@ public static class SyscallTable
             52 => TrappedSyscall.GetPeerName,
             44 => TrappedSyscall.SendTo,
             45 => TrappedSyscall.RecvFrom,
+            46 => TrappedSyscall.SendMsg,
+            47 => TrappedSyscall.RecvMsg,
+            307 => TrappedSyscall.SendMmsg,
+            299 => TrappedSyscall.RecvMmsg,
             _ => TrappedSyscall.Other,
         },
         AuditArchAarch64 => nr switch
@@ -44,6 +52,10 @@ public static class SyscallTable
             205 => TrappedSyscall.GetPeerName,
             206 => TrappedSyscall.SendTo,
             207 => TrappedSyscall.RecvFrom,
+            211 => TrappedSyscall.SendMsg,
+            212 => TrappedSyscall.RecvMsg,
+            269 => TrappedSyscall.SendMmsg,
+            243 => TrappedSyscall.RecvMmsg,
             _ => TrappedSyscall.Other,
         },
         _ => TrappedSyscall.Other,

@@ -125,13 +125,18 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public HostProcess StartProgram(string node, string file, params string[] args) =>
         StartIsthmus(Host(node), ["run", "--node", node, "--", file, .. args]);
 
-    /// <summary>Starts a program as a program of <paramref name="node"/> with the given interposition mode (isthmus run --mode).</summary>
+    /// <summary>
+    /// Starts a program as a program of <paramref name="node"/> with the given interposition mode (isthmus run
+    /// --mode; "seccomp-msg" is seccomp mode with --seccomp-msg).
+    /// </summary>
     public HostProcess StartProgramIn(string mode, string node, string file, params string[] args) =>
-        StartIsthmus(Host(node), ["run", "--node", node, "--mode", mode, "--", file, .. args]);
+        StartIsthmus(Host(node), ["run", "--node", node, .. ModeArguments(mode), "--", file, .. args]);
 
     /// <summary>Runs a program as a program of <paramref name="node"/> to completion with the given interposition mode.</summary>
     public Task<CommandResult> RunProgramInAsync(string mode, string node, TimeSpan timeout, string file, params string[] args) =>
-        IsthmusAsync(Host(node), timeout, ["run", "--node", node, "--mode", mode, "--", file, .. args]);
+        IsthmusAsync(Host(node), timeout, ["run", "--node", node, .. ModeArguments(mode), "--", file, .. args]);
+
+    private static string[] ModeArguments(string mode) => mode == "seccomp-msg" ? ["--mode", "seccomp", "--seccomp-msg"] : ["--mode", mode];
 
     /// <summary>Runs an unmodified program as a program of <paramref name="node"/> to completion.</summary>
     public Task<CommandResult> RunProgramAsync(string node, TimeSpan timeout, string file, params string[] args) =>
