@@ -4,27 +4,34 @@
  *   isthmus-seccomp-launch CTLFD TRAPS PATH ARGV0 [ARGS...]
  *
  * Started by the supervisor (the C# `isthmus run` process, which stays our parent), it
- *   1. asks for SIGKILL when the supervisor's spawning thread dies (PR_SET_PDEATHSIG), so the
- *      program never outlives its supervisor half-working (docs/ARCHITECTURE.md, "seccomp mode");
- *   2. resets the signal mask and SIGPIPE that .NET changes (exec keeps both);
- *   3. sets NO_NEW_PRIVS (required to install a filter without CAP_SYS_ADMIN);
- *   4. installs the filter below with SECCOMP_FILTER_FLAG_NEW_LISTENER, plus
+ *   1. becomes the WATCHDOG: PR_SET_PDEATHSIG(SIGUSR1) tells it when the supervisor dies, and as a
+ *      child subreaper it inherits every orphaned descendant of the program; it ignores terminal
+ *      signals (they are the program's to handle) and forks the program;
+ *   2. the child (the future program) asks for SIGKILL when the watchdog dies, restores the signal
+ *      dispositions the launcher started with, resets the signal mask and SIGPIPE (.NET changes
+ *      both, exec keeps them), and sets NO_NEW_PRIVS (required to install a filter without
+ *      CAP_SYS_ADMIN);
+ *   3. installs the filter below with SECCOMP_FILTER_FLAG_NEW_LISTENER, plus
  *      SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV where the kernel has it (5.19): once the supervisor
  *      has received a notification, only a fatal signal interrupts the trapped call, so Go's
  *      SIGURG preemption cannot make a connect restart in a loop;
- *   5. tells the supervisor the listener's fd NUMBER over CTLFD and waits for a one-byte
- *      acknowledgement; the supervisor copies the fd out of this process with pidfd_getfd(2);
- *   6. closes its own copy of the listener and CTLFD, and execs PATH.
+ *   4. tells the supervisor the listener's fd NUMBER and its own pid over CTLFD and waits for a
+ *      one-byte acknowledgement; the supervisor copies the fd out with pidfd_getfd(2);
+ *   5. closes its own copy of the listener and CTLFD, and execs PATH.
+ * The watchdog reaps the program and every descendant and exits as the program did (same code,
+ * or killed by the same signal) once none is left. If the supervisor dies, it SIGKILLs the
+ * program and every descendant instead (docs/ARCHITECTURE.md, "seccomp mode"): without a
+ * supervisor every trapped call would fail with ENOSYS, a half-working program.
  *
  * Why pidfd_getfd rather than SCM_RIGHTS: the listener only exists once the filter is active, and
  * from then on sendmsg may be a trapped call (TRAPS bit 1), whose notification nobody could
  * answer yet: the launcher would hang on itself. write/read/close/execve are never trapped, and
- * the supervisor, as our parent with our credentials, passes pidfd_getfd's ptrace-attach check
+ * the supervisor, as our ancestor with our credentials, passes pidfd_getfd's ptrace-attach check
  * (also under Yama ptrace_scope 1). Titus instead sends the fd from a helper thread cloned before
  * the filter; that needs threads here, this needs nothing.
  *
- * CTLFD messages (native byte order, one write each): the launcher sends two int32s,
- * {listener fd, filter flags used} on success or {-errno, stage} on failure (then exits 125);
+ * CTLFD messages (native byte order, one write each): the program's process sends three int32s,
+ * {listener fd, filter flags used, its pid} on success or {-errno, stage, 0} on failure (then exits 125);
  * the supervisor answers one byte once it holds the listener. EOF instead of the byte means the
  * supervisor is gone: exit 125 without running anything.
  *
@@ -34,12 +41,14 @@
  *        bit 3 = do not ask for WAIT_KILLABLE_RECV (behave as on a kernel before 5.19; for tests),
  *        bit 4 = also trap recvmsg/recvmmsg (opt-in with bit 0: UDP sources through them).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +56,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
@@ -190,9 +200,9 @@ static int install_filter(unsigned traps, unsigned long *used)
     return (int)fd;
 }
 
-static void report(int ctl, int32_t a, int32_t b)
+static void report(int ctl, int32_t a, int32_t b, int32_t c)
 {
-    int32_t msg[2] = {a, b};
+    int32_t msg[3] = {a, b, c};
     ssize_t n;
     do
         n = write(ctl, msg, sizeof msg);
@@ -203,7 +213,7 @@ static void fail(int ctl, int stage, const char *what)
 {
     int e = errno;
     fprintf(stderr, "isthmus-seccomp-launch: %s: %s\n", what, strerror(e));
-    report(ctl, -e, stage);
+    report(ctl, -e, stage, 0);
     _exit(EXIT_CANNOT_RUN);
 }
 
@@ -226,6 +236,141 @@ static void go_without_async_preemption(void)
         setenv("GODEBUG", value, 1);
 }
 
+/* The watchdog's signals: terminal signals reach the whole foreground group, the watchdog must
+   outlive them so the program can handle them; the program gets back what the launcher started with. */
+static const int watchdog_ignores[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE};
+#define N_IGNORED (sizeof watchdog_ignores / sizeof watchdog_ignores[0])
+static struct sigaction original[N_IGNORED];
+
+static volatile sig_atomic_t supervisor_gone;
+
+static void on_supervisor_death(int sig)
+{
+    (void)sig;
+    supervisor_gone = 1;
+}
+
+/* The program: filter, hand-over, exec. Runs in the child; never returns. */
+static void run_program(int ctl, unsigned traps, const char *path, char **argv, pid_t watchdog)
+{
+    /* PDEATHSIG survives execve (of a non-setuid program, and NO_NEW_PRIVS keeps it so): if the
+       watchdog dies, so does the program. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        fail(ctl, STAGE_PDEATHSIG, "prctl(PR_SET_PDEATHSIG)");
+    if (getppid() != watchdog)
+        _exit(EXIT_CANNOT_RUN);
+
+    for (size_t i = 0; i < N_IGNORED; i++)
+        sigaction(watchdog_ignores[i], &original[i], NULL);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL); /* .NET ignores it; exec would keep that */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail(ctl, STAGE_NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)");
+
+    unsigned long used = 0;
+    int listener = install_filter(traps, &used);
+    if (listener < 0)
+        fail(ctl, STAGE_FILTER, "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER)");
+
+    if (!(used & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV))
+        go_without_async_preemption();
+
+    report(ctl, listener, (int32_t)used, (int32_t)getpid());
+    char ack;
+    ssize_t n;
+    do
+        n = read(ctl, &ack, 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) {
+        /* The supervisor is gone: running the program now would leave every trapped call
+           failing with ENOSYS. */
+        _exit(EXIT_CANNOT_RUN);
+    }
+    close(listener);
+    close(ctl);
+
+    execv(path, argv);
+    int e = errno;
+    fprintf(stderr, "isthmus: cannot execute %s: %s\n", path, strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+}
+
+/* SIGKILL to every child of this process; orphaned descendants become children (subreaper). */
+static void kill_children(void)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 1)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        /* "pid (comm) S ppid ...": comm may hold spaces and parentheses, so parse after the last ')'. */
+        char *close_paren = strrchr(buf, ')');
+        char state;
+        long ppid;
+        if (close_paren != NULL && sscanf(close_paren + 1, " %c %ld", &state, &ppid) == 2 && ppid == self)
+            kill((pid_t)pid, SIGKILL);
+    }
+    closedir(d);
+}
+
+/*
+ * The watchdog: the program's parent and a child subreaper, outside the filter. It reaps the
+ * program and every orphaned descendant, and exits like the program did once none is left. If the
+ * supervisor dies (PDEATHSIG SIGUSR1), it kills the whole tree: the program and every descendant
+ * (all of them end up as its children), so nothing is left running with trapped calls that fail
+ * with ENOSYS.
+ */
+static int watch(pid_t program)
+{
+    int program_status = 0;
+    bool reaped = false;
+    /* Ends when no child is left (ECHILD): every iteration reaps one or handles a signal. */
+    for (;;) {
+        if (supervisor_gone)
+            kill_children();
+        int st;
+        pid_t r = waitpid(-1, &st, 0);
+        if (r == program) {
+            program_status = st;
+            reaped = true;
+        } else if (r < 0 && errno != EINTR) {
+            break;
+        }
+    }
+    if (!reaped)
+        return EXIT_CANNOT_RUN;
+    if (WIFSIGNALED(program_status)) {
+        int sig = WTERMSIG(program_status);
+        signal(sig, SIG_DFL);
+        sigset_t just;
+        sigemptyset(&just);
+        sigaddset(&just, sig);
+        sigprocmask(SIG_UNBLOCK, &just, NULL);
+        prctl(PR_SET_DUMPABLE, 0); /* no core file of the watchdog for the program's SIGSEGV */
+        raise(sig);
+    }
+    return WEXITSTATUS(program_status);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -241,43 +386,34 @@ int main(int argc, char **argv)
         return EXIT_CANNOT_RUN;
     }
 
-    /* PDEATHSIG survives execve (of a non-setuid program, and NO_NEW_PRIVS keeps it so). If the
-       supervisor died before this line, its end of ctl is closed and the read below sees EOF. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        fail(ctl, STAGE_PDEATHSIG, "prctl(PR_SET_PDEATHSIG)");
-
+    pid_t supervisor = getppid();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_supervisor_death; /* no SA_RESTART: waitpid returns EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        fail(ctl, STAGE_NO_NEW_PRIVS, "prctl(PR_SET_NO_NEW_PRIVS)");
-
-    unsigned long used = 0;
-    int listener = install_filter(traps, &used);
-    if (listener < 0)
-        fail(ctl, STAGE_FILTER, "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER)");
-
-    if (!(used & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV))
-        go_without_async_preemption();
-
-    report(ctl, listener, (int32_t)used);
-    char ack;
-    ssize_t n;
-    do
-        n = read(ctl, &ack, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) {
-        /* The supervisor is gone: running the program now would leave every trapped call
-           failing with ENOSYS. */
+    /* PDEATHSIG fires when the supervisor's spawning thread (its main thread) ends. If the
+       supervisor died before this line, its end of ctl is closed and the program never starts. */
+    if (prctl(PR_SET_PDEATHSIG, SIGUSR1) < 0)
+        fail(ctl, STAGE_PDEATHSIG, "prctl(PR_SET_PDEATHSIG)");
+    if (getppid() != supervisor)
         return EXIT_CANNOT_RUN;
-    }
-    close(listener);
-    close(ctl);
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        fail(ctl, STAGE_PDEATHSIG, "prctl(PR_SET_CHILD_SUBREAPER)");
+    struct sigaction ignore;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    for (size_t i = 0; i < N_IGNORED; i++)
+        sigaction(watchdog_ignores[i], &ignore, &original[i]);
 
-    execv(path, argv + 4);
-    int e = errno;
-    fprintf(stderr, "isthmus: cannot execute %s: %s\n", path, strerror(e));
-    return e == ENOENT ? 127 : 126;
+    pid_t watchdog = getpid();
+    pid_t program = fork();
+    if (program < 0)
+        fail(ctl, STAGE_PDEATHSIG, "fork");
+    if (program == 0)
+        run_program(ctl, traps, path, argv + 4, watchdog);
+    close(ctl);
+    return watch(program);
 }

@@ -71,8 +71,8 @@ public static class SeccompSupervisor
             child = Spawn(launcher, [launcher, childEnd.Fd.ToString(System.Globalization.CultureInfo.InvariantCulture), Traps(trapMessages), path, .. argv], environment, childEnd.Fd);
         }
 
-        var hello = stackalloc int[2];
-        if (!ReadExactly(control.Fd, hello, 8))
+        var hello = stackalloc int[3]; // listener fd number, filter flags, the program's pid
+        if (!ReadExactly(control.Fd, hello, 12))
         {
             return Reap(child); // the launcher died before it got anywhere (it printed why)
         }
@@ -84,14 +84,15 @@ public static class SeccompSupervisor
             throw new UserException($"--mode seccomp: {stage} failed ({Marshal.GetPInvokeErrorMessage(-hello[0])}); the kernel or a container policy does not allow seccomp user notification here: use --mode preload for dynamically linked programs", ProgramLauncher.ExitCannotRun);
         }
 
+        var program = hello[2];
         SafeFd listener;
-        using (var pidfd = new SafeFd(PidfdOpen(child, 0)))
+        using (var pidfd = new SafeFd(PidfdOpen(program, 0)))
         {
             var fd = pidfd.IsInvalid ? -1 : PidfdGetFd(pidfd.Fd, hello[0]);
             if (fd < 0)
             {
                 var e = LastError;
-                _ = Libc.Kill(child, 9);
+                _ = Libc.Kill(program, 9);
                 Reap(child);
                 throw new UserException($"--mode seccomp: cannot take the notification fd from the launcher (pidfd_getfd: {Marshal.GetPInvokeErrorMessage(e)}); ptrace restrictions (Yama ptrace_scope 3, or an LSM) forbid it", ProgramLauncher.ExitCannotRun);
             }
@@ -111,9 +112,10 @@ public static class SeccompSupervisor
         // sent to the supervisor are passed on to the program.
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
         using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, c => c.Cancel = true);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _ = Libc.Kill(child, 15); });
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; _ = Libc.Kill(child, 1); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; _ = Libc.Kill(program, 15); });
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; _ = Libc.Kill(program, 1); });
 
+        // The launcher's watchdog exits as the program did, once the program and all its descendants are gone.
         var code = Reap(child);
         // Descendants that outlive the program stay supervised until they exit too: the listener reports
         // POLLHUP once no process uses the filter any more.

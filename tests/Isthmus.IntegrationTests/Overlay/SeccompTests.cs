@@ -145,24 +145,28 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
-    public Task SupervisorKilled_ProgramDies_NothingListensHalfWorking() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    public Task SupervisorKilled_ProgramAndDescendantsDie_NothingHalfWorking() => Cluster.WithLogsOnFailureAsync(output, async () =>
     {
         var b1 = Cluster.Vips["b1"];
-        var server = Cluster.StartProgramIn("seccomp", "b1", IsthmusPaths.Native("ist_server"), "fork", b1, "7320", "0");
+        // A shell that leaves a background child behind, then becomes the server: the child is a descendant
+        // that PDEATHSIG alone would not reach.
+        var server = Cluster.StartProgramIn("seccomp", "b1", Busybox, "sh", "-c", $"{Busybox} sleep 600 & echo SLEEP $!; exec {IsthmusPaths.Native("ist_server")} fork {b1} 7320 0");
         try
         {
             await server.WaitForLineAsync(l => l == $"LISTENING {b1}:7320", Timeout, OutputStream.StandardOutput);
+            var sleeper = int.Parse(server.StandardOutputLines.First(l => l.StartsWith("SLEEP ", StringComparison.Ordinal))[6..], CultureInfo.InvariantCulture);
             var before = await Cluster.RunProgramInAsync("seccomp", "a1", Timeout, IsthmusPaths.Native("ist_client"), "block", b1, "7320", "1000");
             Assert.True(before.ExitCode == 0, before.ToString());
 
-            var program = ChildrenOf(server.Id);
-            Assert.Single(program);
-            Assert.True(ProcFs.IsAlive(program[0]));
+            // supervisor (isthmus) -> watchdog (launcher, subreaper) -> program (ist_server) -> sleep
+            var watchdog = Assert.Single(ChildrenOf(server.Id));
+            var program = Assert.Single(ChildrenOf(watchdog));
+            Assert.Contains(sleeper, ChildrenOf(program));
             Assert.True(ProcFs.SignalProcess(server.Id, Signals.Kill)); // the supervisor alone, not its group
 
-            // PR_SET_PDEATHSIG: the program is killed with its supervisor, rather than running on with every
-            // trapped call failing (ENOSYS).
-            Assert.True(await Poll.UntilAsync(() => !ProcFs.IsAlive(program[0]), Timeout), $"program {program[0]} outlived its supervisor");
+            // Nothing is left running with trapped calls that would fail with ENOSYS.
+            Assert.True(await Poll.UntilAsync(() => !ProcFs.IsAlive(program) && !ProcFs.IsAlive(sleeper) && !ProcFs.IsAlive(watchdog), Timeout),
+                $"alive after the supervisor's death: program {ProcFs.IsAlive(program)}, its child {ProcFs.IsAlive(sleeper)}, watchdog {ProcFs.IsAlive(watchdog)}");
             var after = await Cluster.RunProgramInAsync("seccomp", "a1", Timeout, IsthmusPaths.Native("ist_client"), "block", b1, "7320", "1");
             Assert.Contains("CONNECT_ERROR errno=ECONNREFUSED", after.StandardOutput, StringComparison.Ordinal);
         }
@@ -171,6 +175,15 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
             await server.StopAsync();
         }
     });
+
+    [Fact]
+    public async Task ExitCodeAndSignal_AreTheProgramsAfterItsDescendantsEnd()
+    {
+        var code = await Cluster.RunProgramInAsync("seccomp", "a1", Timeout, Busybox, "sh", "-c", "exit 7");
+        Assert.Equal(7, code.ExitCode);
+        var killed = await Cluster.RunProgramInAsync("seccomp", "a1", Timeout, Busybox, "sh", "-c", "kill -TERM $$");
+        Assert.Equal(128 + Signals.Terminate, killed.ExitCode);
+    }
 
     [Theory]
     [InlineData(false)]
