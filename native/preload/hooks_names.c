@@ -29,6 +29,30 @@ static bool wants_address(struct sockaddr *addr, socklen_t *len)
     return shim_cfg.enabled && addr != NULL && len != NULL && (int)*len >= 0;
 }
 
+/*
+ * A socket bound to the wildcard that connects to an image gets the kernel's route source,
+ * 127.0.0.1, as its local address (connected UDP servers such as iperf3 -u do this). Towards
+ * its overlay peer it is this node, so it reports the own VIP, as it would on a real network.
+ */
+static void loopback_to_own_vip(int fd, struct sockaddr_storage *ss, socklen_t len)
+{
+    uint32_t ip;
+    uint16_t port;
+    if (!sa_get_v4((const struct sockaddr *)ss, len, &ip, &port) || ip != htonl(INADDR_LOOPBACK))
+        return;
+    int saved = errno;
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof peer;
+    uint32_t pip;
+    uint16_t pport;
+    if (shim_real.getpeername(fd, (struct sockaddr *)&peer, &pl) == 0 &&
+        sa_get_v4((const struct sockaddr *)&peer, pl, &pip, &pport) && addr_is_image(pip)) {
+        int family = ss->ss_family;
+        sa_make_v4(ss, family, shim_cfg.own_vip, port);
+    }
+    errno = saved;
+}
+
 SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
     shim_init();
@@ -44,6 +68,7 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
     if (shim_real.getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
         return -1;
     sa_image_to_vip(&ss, sl);
+    loopback_to_own_vip(fd, &ss, sl);
     sa_copy_out(addr, len, &ss, sl);
     return 0;
 }

@@ -53,7 +53,7 @@ internal sealed class UdpProxies : IDisposable
         proxy.Touch();
         try
         {
-            proxy.Socket.SendTo(payload, SocketFlags.None, new IPEndPoint(IPv4.ToIPAddress(_network.ToImage(_ownVip())), port));
+            proxy.Socket.SendTo(payload, SocketFlags.None, new IPEndPoint(proxy.ReturnAddress(port, _network.ToImage(_ownVip())), port));
         }
         catch (SocketException e)
         {
@@ -86,6 +86,10 @@ internal sealed class UdpProxies : IDisposable
             // Beside programs bound to the wildcard on the same port (the shim sets SO_REUSEADDR on
             // theirs too): the kernel delivers to the most specific match, so each gets its own.
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // A burst from a fast sender must wait in the kernel while the agent drains it: ask for 4 MiB (the
+            // kernel caps it at net.core.rmem_max; the default, ~200 KiB, holds ~150 full-size Ethernet datagrams).
+            socket.ReceiveBufferSize = 4 << 20;
+            socket.SendBufferSize = 4 << 20;
             socket.Bind(new IPEndPoint(IPv4.ToIPAddress(_network.ToImage(remote.Address)), remote.Port));
         }
         catch (SocketException e)
@@ -148,6 +152,7 @@ internal sealed class UdpProxies : IDisposable
                 continue;
             }
 
+            proxy.Learn((ushort)from.Port, address);
             _send(new VirtualEndpoint(own, (ushort)from.Port), proxy.Remote, buffer.AsMemory(0, received.ReceivedBytes));
         }
     }
@@ -180,7 +185,21 @@ internal sealed class UdpProxies : IDisposable
 
     private sealed class UdpProxy(VirtualEndpoint remote, Socket socket)
     {
+        private readonly ConcurrentDictionary<ushort, uint> _returnAddresses = new();
         private long _lastUsed = Environment.TickCount64;
+
+        /// <summary>
+        /// Remembers where this node's socket on <paramref name="port"/> sends from. A socket bound to the wildcard
+        /// that connects (iperf3 -u, many UDP servers) gets the kernel's route source, 127.0.0.1, as its local
+        /// address, and then receives only datagrams addressed there; one bound to image(own VIP) only those
+        /// addressed to the image. Replies are delivered to whichever address the program last sent from,
+        /// as a NAT learns a mapping.
+        /// </summary>
+        public void Learn(ushort port, uint address) => _returnAddresses[port] = address;
+
+        /// <summary>Where to deliver datagrams for this node's <paramref name="port"/>: what it last sent from, else its image.</summary>
+        public IPAddress ReturnAddress(ushort port, uint image) =>
+            IPv4.ToIPAddress(_returnAddresses.TryGetValue(port, out var learned) ? learned : image);
 
         public VirtualEndpoint Remote { get; } = remote;
 

@@ -76,24 +76,36 @@ public sealed partial class UdpAndNameTests(OverlayFixture fixture, ITestOutputH
         });
 
     [Theory]
-    [InlineData("a1", "b1")]
-    [InlineData("b2", "a2")]
-    [InlineData("a1", "a2")]
-    public Task Iperf3Udp_CompletesAndReportsLoss(string client, string server) =>
+    [InlineData("a1", "b1", true)]
+    [InlineData("b2", "a2", false)]
+    [InlineData("a1", "a2", false)]
+    public Task Iperf3Udp_CompletesAndReportsLoss(string client, string server, bool bindVip) =>
         Cluster.WithLogsOnFailureAsync(output, async () =>
         {
             var serverVip = Cluster.Vips[server];
-            var iperf = Cluster.StartProgram(server, "iperf3", "-s", "-1", "--forceflush", "-p", "5202", "-B", serverVip);
+            // Bound to its VIP, or iperf3's default: the dual-stack wildcard [::].
+            string[] bind = bindVip ? ["-B", serverVip] : [];
+            var iperf = Cluster.StartProgram(server, "iperf3", ["-s", "-1", "--forceflush", "-p", "5202", .. bind]);
             await iperf.WaitForLineAsync(l => l.Contains("Server listening", StringComparison.Ordinal), Short);
-            var result = await Cluster.RunProgramAsync(client, TimeSpan.FromSeconds(60), "iperf3", "-c", serverVip, "-p", "5202", "-u", "-b", "50M", "-t", "2", "-J");
+            var result = await Cluster.RunProgramAsync(client, TimeSpan.FromSeconds(60), "iperf3", "-c", serverVip, "-p", "5202", "-u", "-b", "50M", "-l", "1400", "-t", "2", "-J");
             Assert.True(result.ExitCode == 0, result.ToString());
             using var json = System.Text.Json.JsonDocument.Parse(result.StandardOutput);
-            var sum = json.RootElement.GetProperty("end").GetProperty("sum");
-            var packets = sum.GetProperty("packets").GetInt64();
-            var lost = sum.GetProperty("lost_packets").GetInt64();
-            output.WriteLine($"{client} -> {server}: {packets} packets, {lost} lost ({sum.GetProperty("lost_percent").GetDouble():0.###} %), jitter {sum.GetProperty("jitter_ms").GetDouble():0.###} ms");
-            Assert.True(packets > 0);
-            Assert.InRange(lost, 0, packets - 1);
+            var end = json.RootElement.GetProperty("end");
+            var sent = end.GetProperty("sum_sent").GetProperty("packets").GetInt64();
+            // What the server counted (it sends its figures back at the end): the datagrams really arrived.
+            var received = end.GetProperty("sum_received");
+            var arrived = received.GetProperty("packets").GetInt64();
+            var lost = received.GetProperty("lost_packets").GetInt64();
+            output.WriteLine($"{client} -> {server}: {sent} sent, {arrived} counted by the server, {lost} lost ({received.GetProperty("lost_percent").GetDouble():0.###} %), jitter {received.GetProperty("jitter_ms").GetDouble():0.###} ms");
+            foreach (var site in Cluster.Topology.SiteList.Select(s => s.Name))
+            {
+                var metrics = await Cluster.ScrapeRouterMetricsAsync(site);
+                output.WriteLine(string.Join(' ', metrics.Split('\n').Where(l => l.StartsWith("isthmus_router_datagrams", StringComparison.Ordinal))));
+            }
+
+            Assert.True(sent > 0);
+            Assert.True(received.GetProperty("bytes").GetInt64() > 0, "the server received no datagram");
+            Assert.InRange(lost, 0, arrived - 1);
             Assert.Equal(0, await iperf.WaitForExitAsync(Short));
             Assert.Contains($"Accepted connection from {Cluster.Vips[client]}", iperf.StandardOutput, StringComparison.Ordinal);
         });
@@ -126,6 +138,30 @@ public sealed partial class UdpAndNameTests(OverlayFixture fixture, ITestOutputH
                 {
                     await a1.StopAsync();
                 }
+            }
+        });
+
+    [Theory]
+    [InlineData("a1", "b1", "0.0.0.0")]
+    [InlineData("b2", "a2", "::")]
+    [InlineData("a1", "a2", "::")]
+    public Task WildcardServer_ThatConnectsToItsClient_KeepsGettingItsDatagrams(string client, string server, string wildcard) =>
+        Cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            // The kernel gives such a socket 127.0.0.1 as its local address; the agent must deliver there.
+            var echo = Cluster.StartProgram(server, "python3", Script("udp_app.py"), "connecting-server", wildcard, "7160");
+            try
+            {
+                await echo.WaitForLineAsync(l => l == "LISTENING", Short);
+                var result = await Cluster.RunProgramAsync(client, Short, "python3", [Script("udp_app.py"), "client", server, "7160", .. EchoSizes.Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+                Assert.True(result.ExitCode == 0, result.ToString());
+                var clientVip = Regex.Escape(Cluster.Vips[client]);
+                var mapped = wildcard == "::" ? "::ffff:" : "";
+                await echo.WaitForLineAsync(l => Regex.IsMatch(l, $"^CONNECTED local={Regex.Escape(mapped + Cluster.Vips[server])}:7160 peer={Regex.Escape(mapped)}{clientVip}:[0-9]+$"), Short);
+            }
+            finally
+            {
+                await echo.StopAsync();
             }
         });
 

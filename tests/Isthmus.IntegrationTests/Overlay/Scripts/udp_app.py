@@ -2,6 +2,8 @@
 """A UDP program as users write them, run under `isthmus run` (its socket calls go through the shim).
 
   udp_app.py server HOST PORT            echo; prints LISTENING, then "FROM ip:port size=N" per datagram
+  udp_app.py connecting-server HOST PORT like iperf3 -u: the first datagram's sender is connected to; prints
+                                         "CONNECTED local=ip:port peer=ip:port", then echoes with send/recv
   udp_app.py client HOST PORT SIZE...    unconnected sendto/recvfrom; "OK size=N from=ip:port"
   udp_app.py connected HOST PORT SIZE... connect + send/recv; prints "PEER ip:port", "LOCAL ip:port",
                                          "OK size=N", then dissolves with AF_UNSPEC: "DISSOLVED errno=NAME"
@@ -33,6 +35,20 @@ def main(argv):
             data, frm = s.recvfrom(65536)
             print("FROM %s:%d size=%d" % (frm[0], frm[1], len(data)), flush=True)
             s.sendto(data, frm)
+        return 0
+    if mode == "connecting-server":
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        if ":" in host:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.bind((host, port))
+        print("LISTENING", flush=True)
+        data, frm = s.recvfrom(65536)
+        s.connect(frm)
+        local, peer = s.getsockname(), s.getpeername()
+        print("CONNECTED local=%s:%d peer=%s:%d" % (local[0], local[1], peer[0], peer[1]), flush=True)
+        s.send(data)
+        for _ in range(100000):
+            s.send(s.recv(65536))
         return 0
     target = addr(host, port)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
