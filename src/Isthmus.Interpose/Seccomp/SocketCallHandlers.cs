@@ -486,6 +486,12 @@ public sealed unsafe partial class SocketCallHandlers(OverlayConfig config, bool
         {
             SockAddr.SetV4(result, Config.Network.FromImage(ip));
         }
+        else if (!peer && ip == 0x7F000001 && PeerIsImage(dup.Fd))
+        {
+            // A wildcard-bound socket connected to an image got the kernel's route source, 127.0.0.1 (connected
+            // UDP servers such as iperf3 -u); towards its overlay peer it is this node (the shim's loopback_to_own_vip).
+            SockAddr.SetV4(result, Config.OwnVip);
+        }
         else
         {
             call.Continue();
@@ -493,6 +499,16 @@ public sealed unsafe partial class SocketCallHandlers(OverlayConfig config, bool
         }
 
         CopyOut(call, addrPtr, lenPtr, BinaryPrimitives.ReadInt32LittleEndian(lenBytes), result);
+    }
+
+    private bool PeerIsImage(int fd)
+    {
+        Span<byte> pa = stackalloc byte[SockAddr.MaxLength];
+        uint pl = SockAddr.MaxLength;
+        fixed (byte* p = pa)
+        {
+            return GetPeerName(fd, p, &pl) == 0 && SockAddr.TryGetV4(pa[..(int)Math.Min(pl, SockAddr.MaxLength)], out var ip, out _) && Config.Network.IsImage(ip);
+        }
     }
 
     /// <summary>The kernel's way: copy at most *len bytes, report the full length; then the call returns 0.</summary>
