@@ -287,17 +287,26 @@ public static class ProcStatus
     }
 
     /// <summary>
-    /// Whether the thread has a signal pending that it neither blocks nor ignores (its own or its process's),
-    /// i.e. a native blocking call would have been interrupted by now.
+    /// Whether the thread will take a signal as soon as its trapped call returns: one pending for the thread
+    /// itself, or one pending for the process when the thread is the group leader, which is the thread the
+    /// kernel picks for a process-directed signal if the leader does not block it (complete_signal). Only
+    /// then is answering ERESTARTSYS safe: the thread goes through signal delivery, which restarts the call
+    /// or turns it into EINTR. A process-directed signal that the kernel gave another thread does not
+    /// interrupt this call, natively either.
     /// </summary>
     public static bool HasDeliverableSignal(int tid)
     {
         try
         {
             ulong pending = 0, shared = 0, blocked = 0, ignored = 0;
+            var tgid = -1;
             foreach (var line in File.ReadLines($"/proc/{tid}/status"))
             {
-                if (line.StartsWith("SigPnd:", StringComparison.Ordinal))
+                if (line.StartsWith("Tgid:", StringComparison.Ordinal))
+                {
+                    _ = int.TryParse(line.AsSpan(5).Trim(), System.Globalization.CultureInfo.InvariantCulture, out tgid);
+                }
+                else if (line.StartsWith("SigPnd:", StringComparison.Ordinal))
                 {
                     pending = Hex(line);
                 }
@@ -315,7 +324,8 @@ public static class ProcStatus
                 }
             }
 
-            return ((pending | shared) & ~blocked & ~ignored) != 0;
+            var mine = tgid == tid ? pending | shared : pending;
+            return (mine & ~blocked & ~ignored) != 0;
         }
         catch (IOException)
         {
