@@ -18,7 +18,7 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
     public async Task RunAsync(Socket socket, SslStream tls, CancellationToken cancellationToken)
     {
         var remote = (IPEndPoint)socket.RemoteEndPoint!;
-        await using var channel = new ControlChannel(tls);
+        await using var channel = new ControlChannel(tls, ControlChannel.MaxNodeFrame);
         NodeSession? session = null;
         var reason = "control channel closed";
         try

@@ -12,12 +12,19 @@ internal sealed class TomlParser
     private static readonly System.Buffers.SearchValues<char> HexDigits =
         System.Buffers.SearchValues.Create("0123456789abcdefABCDEF");
 
+    /// <summary>
+    /// Deepest array nesting accepted. Parsing recurses per level, and a stack overflow cannot be caught: a line
+    /// of 50,000 '[' ended the process before this limit (found by fuzzing). Isthmus files nest at most once.
+    /// </summary>
+    public const int MaxArrayDepth = 32;
+
     private const string ValueHint = "a \"string\", an integer, true, false or an [array]";
 
     private readonly string _text;
     private readonly string _file;
     private int _pos;
     private int _line = 1;
+    private int _arrayDepth;
 
     public TomlParser(string text, string file)
     {
@@ -312,6 +319,23 @@ internal sealed class TomlParser
     private TomlValue ParseArray(string key)
     {
         var line = _line;
+        if (++_arrayDepth > MaxArrayDepth)
+        {
+            throw Error($"arrays nested deeper than {MaxArrayDepth} levels");
+        }
+
+        try
+        {
+            return ParseArrayItems(key, line);
+        }
+        finally
+        {
+            _arrayDepth--;
+        }
+    }
+
+    private TomlValue ParseArrayItems(string key, int line)
+    {
         _pos++;
         var items = new List<TomlValue>();
         while (true)
@@ -422,14 +446,16 @@ internal sealed class TomlParser
             case 'U':
                 var length = c == 'u' ? 4 : 8;
                 if (_pos + length > _text.Length || _text.AsSpan(_pos, length).ContainsAnyExcept(HexDigits)
-                    || !int.TryParse(_text.AsSpan(_pos, length), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var code)
+                    || !uint.TryParse(_text.AsSpan(_pos, length), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var code)
                     || code > 0x10FFFF || code is >= 0xD800 and <= 0xDFFF)
                 {
                     throw Error($"bad escape '\\{c}': expected {length} hex digits of a Unicode scalar value");
                 }
 
                 _pos += length;
-                return char.ConvertFromUtf32(code);
+                // uint, not int: "\UFFFFFFFF" parsed as int is -1, which passed the range check and made
+                // ConvertFromUtf32 throw ArgumentOutOfRangeException instead of a file:line error (found by fuzzing).
+                return char.ConvertFromUtf32((int)code);
             default:
                 throw Error($"unknown escape '\\{c}' (use \\\\ for a backslash, or a 'literal string')");
         }

@@ -6,14 +6,34 @@ namespace Isthmus.Core.Wire;
 /// <summary>
 /// Length-prefixed JSON frames (u32 big-endian length, at most <see cref="MaxFrame"/> bytes) over an
 /// authenticated stream. Oversized or malformed frames end the channel with a <see cref="ProtocolException"/>.
+/// A frame's buffer grows with the bytes that actually arrive, never to what its length field claims, so a
+/// peer that announces 4 MiB and sends ten bytes costs ten bytes, not 4 MiB.
 /// </summary>
 public sealed class ControlChannel : IAsyncDisposable
 {
     public const int MaxFrame = 4 << 20; // a directory of tens of thousands of nodes
+
+    /// <summary>
+    /// What a router accepts from a node: enrol, ping and leave are a few hundred bytes; only the router → node
+    /// directory needs <see cref="MaxFrame"/>. The peer is not yet authenticated when it sends its first frame.
+    /// </summary>
+    public const int MaxNodeFrame = 64 << 10;
+
+    /// <summary>Buffer allocated up front for a frame; larger frames grow it as their bytes arrive.</summary>
+    private const int InitialBuffer = 16 << 10;
+
     private readonly Stream _stream;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly int _maxReceive;
 
-    public ControlChannel(Stream stream) => _stream = stream;
+    /// <param name="maxReceive">The largest frame this side accepts (<see cref="MaxFrame"/> or <see cref="MaxNodeFrame"/>).</param>
+    public ControlChannel(Stream stream, int maxReceive = MaxFrame)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxReceive, MaxFrame);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxReceive);
+        _stream = stream;
+        _maxReceive = maxReceive;
+    }
 
     public async Task SendAsync(ControlMessage message, CancellationToken cancellationToken)
     {
@@ -43,16 +63,12 @@ public sealed class ControlChannel : IAsyncDisposable
         }
 
         var length = BinaryPrimitives.ReadUInt32BigEndian(lengthBytes);
-        if (length == 0 || length > MaxFrame)
+        if (length == 0 || length > _maxReceive)
         {
-            throw new ProtocolException($"control frame of {length} bytes (allowed 1..{MaxFrame})");
+            throw new ProtocolException($"control frame of {length} bytes (allowed 1..{_maxReceive})");
         }
 
-        var payload = new byte[length];
-        if (!await StreamIo.ReadExactOrEndAsync(_stream, payload, cancellationToken).ConfigureAwait(false))
-        {
-            throw new ProtocolException("control frame truncated");
-        }
+        var payload = await ReadPayloadAsync((int)length, cancellationToken).ConfigureAwait(false);
 
         try
         {
@@ -62,6 +78,31 @@ public sealed class ControlChannel : IAsyncDisposable
         catch (JsonException e)
         {
             throw new ProtocolException($"control frame is not a valid message: {e.Message}");
+        }
+    }
+
+    private async Task<byte[]> ReadPayloadAsync(int length, CancellationToken cancellationToken)
+    {
+        var payload = new byte[Math.Min(length, InitialBuffer)];
+        var read = 0;
+        while (true)
+        {
+            var n = await _stream.ReadAsync(payload.AsMemory(read), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new ProtocolException($"control frame truncated ({read} of {length} bytes)");
+            }
+
+            read += n;
+            if (read == length)
+            {
+                return payload;
+            }
+
+            if (read == payload.Length)
+            {
+                Array.Resize(ref payload, (int)Math.Min(length, 2L * payload.Length));
+            }
         }
     }
 

@@ -106,16 +106,30 @@ public sealed record LegHeader(
         return true;
     }
 
-    /// <summary>Constant-time check of the MAC in a raw header.</summary>
+    /// <summary>Constant-time check of the MAC in a raw header; false for anything shorter than a header.</summary>
     public static bool VerifyMac(ReadOnlySpan<byte> raw, ReadOnlySpan<byte> key)
     {
+        if (raw.Length < Size)
+        {
+            return false;
+        }
+
         Span<byte> expected = stackalloc byte[MacLength];
         HMACSHA256.HashData(key, raw[..MacOffset], expected);
         return CryptographicOperations.FixedTimeEquals(expected, raw.Slice(MacOffset, MacLength));
     }
 
-    public bool IsFresh(DateTimeOffset now) =>
-        Math.Abs(now.ToUnixTimeMilliseconds() - TimestampMs) <= (long)FreshnessWindow.TotalMilliseconds;
+    /// <summary>
+    /// Whether the header's clock is within the window of <paramref name="now"/>. Written as two comparisons, not
+    /// |now - t|: a timestamp near now + long.MinValue made the subtraction wrap to long.MinValue, and
+    /// Math.Abs of that throws (found by fuzzing).
+    /// </summary>
+    public bool IsFresh(DateTimeOffset now)
+    {
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var window = (long)FreshnessWindow.TotalMilliseconds;
+        return TimestampMs >= nowMs - window && TimestampMs <= nowMs + window;
+    }
 }
 
 public enum LegKind : byte

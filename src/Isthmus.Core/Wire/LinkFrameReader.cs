@@ -86,18 +86,31 @@ public sealed class LinkFrameReader(Stream stream)
         }
     }
 
+    /// <summary>
+    /// Makes room to read more of a frame that is not complete: at least 64 KiB (or the rest of the frame) after
+    /// what is pending, moving the frame to the front and doubling the buffer only as its bytes arrive. The length
+    /// field alone never buys memory: a peer announcing 4 MiB and sending ten bytes costs the usual buffer
+    /// (fuzzing found the old code allocating the announced size at once).
+    /// </summary>
     private void EnsureCapacity(int frameSize)
     {
-        if (frameSize <= _buffer.Length - _start)
+        var pending = _end - _start;
+        var wanted = Math.Min(frameSize, pending + (64 * 1024));
+        if (wanted <= _buffer.Length - _start)
         {
             return;
         }
 
-        // A frame larger than what is left: move it to the front of a buffer that holds it whole.
-        var bigger = new byte[Math.Max(_buffer.Length, frameSize)];
-        Buffer.BlockCopy(_buffer, _start, bigger, 0, _end - _start);
-        _end -= _start;
+        var size = _buffer.Length;
+        while (size < wanted)
+        {
+            size = (int)Math.Min(frameSize, 2L * size);
+        }
+
+        var target = size == _buffer.Length ? _buffer : new byte[size];
+        Buffer.BlockCopy(_buffer, _start, target, 0, pending); // memmove semantics when target is _buffer
         _start = 0;
-        _buffer = bigger;
+        _end = pending;
+        _buffer = target;
     }
 }
