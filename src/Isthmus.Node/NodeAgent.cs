@@ -32,6 +32,10 @@ public sealed class NodeAgent : IDisposable
     private readonly ColocatedAgents _colocated;
     private readonly IPEndPoint? _socksEndpoint;
     private Socket? _lanData;
+
+    // Inbound legs come only from our router, but the port is open to the LAN: bound what strangers can hold.
+    private readonly HandshakeGuard _inboundHandshakes = new(maxPending: 256, deadline: TimeSpan.FromSeconds(10));
+    private readonly Core.Logging.RateLimitedLog _offenders;
     private Socket? _loopbackData;
 
     public NodeAgent(string clusterDirectory, string siteName, string name, uint? requestedVip, ILoggerFactory loggerFactory, IPEndPoint? socks = null)
@@ -48,6 +52,7 @@ public sealed class NodeAgent : IDisposable
         _network = new VirtualNetwork(_cluster.Cluster.Network, _cluster.Cluster.ImageBase);
         _name = name;
         _logger = loggerFactory.CreateLogger("isthmus.node");
+        _offenders = new Core.Logging.RateLimitedLog(_logger);
         _routerLan = _site.Lan.ToIPEndPoint();
         _routerLink = new RouterLink(_routerLan, TlsEndpoints.RouterName(_site.Name, _cluster.Cluster.Name), dir.LoadCaCertificate(),
             dir.LoadEnrolSecret(), NodeIdentity.LoadOrCreate(dir.NodeKeyPath(name)), name, requestedVip, loggerFactory.CreateLogger("isthmus.node.router"))
@@ -270,7 +275,7 @@ public sealed class NodeAgent : IDisposable
         var local = new RelayEndpoint(program);
         if (!_connects.TryTake(source, out var pending))
         {
-            _logger.LogWarning("Reset a loopback connection from {Remote}: no connect was announced for it", remote);
+            _offenders.Warning("Reset a loopback connection from {Remote}: no connect was announced for it", remote);
             local.Abort();
             return;
         }
@@ -300,15 +305,16 @@ public sealed class NodeAgent : IDisposable
     {
         socket.NoDelay = true;
         var leg = new RelayEndpoint(socket);
+        using var handshake = _inboundHandshakes.Admit(socket);
         LegHeader header;
         byte[] raw;
         try
         {
-            (header, raw) = await LegConnector.ReadHeaderAsync(leg.Stream, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+            (header, raw) = await LegConnector.ReadHeaderAsync(leg.Stream, _inboundHandshakes.Deadline, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ProtocolException or IOException or SocketException)
         {
-            _logger.LogWarning("Dropped inbound leg from {Remote}: {Reason}", socket.RemoteEndPoint, e.Message);
+            _offenders.Warning("Dropped inbound leg from {Remote}: {Reason}", leg.RemoteDescription, e.Message);
             leg.Abort();
             return;
         }
@@ -322,11 +328,13 @@ public sealed class NodeAgent : IDisposable
             : null;
         if (refusal is not null)
         {
-            _logger.LogWarning("Refused inbound leg {Stream} from {Remote}: {Reason}", header.StreamId, socket.RemoteEndPoint, refusal);
+            _offenders.Warning("Refused inbound leg {Stream} from {Remote}: {Reason}", header.StreamId, leg.RemoteDescription, refusal);
             await LegConnector.TryReplyAsync(leg, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
             leg.Abort();
             return;
         }
+
+        handshake.Authenticated();
 
         var (program, status) = await ConnectToProgramAsync(header, cancellationToken).ConfigureAwait(false);
         if (program is null)
@@ -388,7 +396,11 @@ public sealed class NodeAgent : IDisposable
         return (null, LegStatus.HostUnreachable);
     }
 
-    public void Dispose() => _udp.Dispose();
+    public void Dispose()
+    {
+        _udp.Dispose();
+        _inboundHandshakes.Dispose();
+    }
 
     private static void TryDelete(string path)
     {

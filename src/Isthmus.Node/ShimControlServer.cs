@@ -10,7 +10,16 @@ namespace Isthmus.Node;
 /// </summary>
 internal sealed class ShimControlServer(string path, Func<ShimRequest, CancellationToken, Task<ShimResponse>> handle, ILogger logger) : IDisposable
 {
+    /// <summary>
+    /// Requests served at once. A blocking CONNECT holds its request while the path is dialled (up to 15 s), so
+    /// this is the number of connects that can be in flight; beyond it a request is closed unanswered (the shim
+    /// reports ENETUNREACH) rather than queued without bound. The socket is 0600, so only this user can flood it.
+    /// </summary>
+    public const int MaxInFlight = 4096;
+
     private readonly Socket _listener = new(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+    private readonly Core.Logging.RateLimitedLog _offenders = new(logger);
+    private int _inFlight;
 
     public void Start()
     {
@@ -43,7 +52,25 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
                 continue;
             }
 
-            _ = Task.Run(() => ServeAsync(client, cancellationToken), CancellationToken.None);
+            if (Interlocked.Increment(ref _inFlight) > MaxInFlight)
+            {
+                Interlocked.Decrement(ref _inFlight);
+                _offenders.Warning("Closed a shim request unanswered: {Max} requests are in flight", MaxInFlight);
+                client.Dispose();
+                continue;
+            }
+
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await ServeAsync(client, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _inFlight);
+                }
+            }, CancellationToken.None);
         }
     }
 
@@ -64,7 +91,7 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
 
                 if (!ShimRequest.TryParse(buffer.AsSpan(0, n), out var request))
                 {
-                    logger.LogWarning("Ignored a malformed shim request ({Bytes} bytes)", n);
+                    _offenders.Warning("Ignored a malformed shim request ({Bytes} bytes)", n);
                     return;
                 }
 

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Isthmus.Core.Addressing;
+using Isthmus.Core.Logging;
 using Isthmus.Core.Relay;
 using Isthmus.Core.Wire;
 using Microsoft.Extensions.Logging;
@@ -12,6 +13,8 @@ namespace Isthmus.Router;
 /// </summary>
 internal sealed class LegForwarder(RouterContext context, ILogger logger)
 {
+    private readonly RateLimitedLog _offenders = new(logger);
+
     /// <summary>Serves a node's datagram leg once authenticated (set by the router).</summary>
     public Func<NodeSession, RelayEndpoint, CancellationToken, Task>? ServeDatagramLeg { get; set; }
 
@@ -36,7 +39,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         if (serve is null)
         {
             context.Metrics.LegRefused();
-            logger.LogWarning("Refused {Kind} leg from {Remote}: not allowed from there", header.Kind, inbound.RemoteDescription);
+            _offenders.Warning("Refused {Kind} leg from {Remote}: not allowed from there", header.Kind, inbound.RemoteDescription);
             await LegConnector.TryReplyAsync(inbound, LegStatus.Refused, cancellationToken).ConfigureAwait(false);
             inbound.Abort();
             return;
@@ -51,7 +54,8 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         await serve(cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task HandleLegAsync(RelayEndpoint inbound, LegSource source, string? peerSite, CancellationToken cancellationToken)
+    /// <param name="authenticated">Called once the header is authenticated (ends the listener's handshake deadline).</param>
+    public async Task HandleLegAsync(RelayEndpoint inbound, LegSource source, string? peerSite, Action? authenticated, CancellationToken cancellationToken)
     {
         LegHeader header;
         byte[] raw;
@@ -62,7 +66,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         catch (Exception e) when (e is ProtocolException or IOException or SocketException)
         {
             context.Metrics.LegRefused();
-            logger.LogWarning("Dropped leg from {Remote}: {Reason}", inbound.RemoteDescription, e.Message);
+            _offenders.Warning("Dropped leg from {Remote}: {Reason}", inbound.RemoteDescription, e.Message);
             inbound.Abort();
             return;
         }
@@ -71,11 +75,13 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         if (refusal is not null)
         {
             context.Metrics.LegRefused();
-            logger.LogWarning("Refused leg {Stream} {Src} -> {Dst} from {Remote}: {Reason}", header.StreamId, header.Source, header.Destination, inbound.RemoteDescription, refusal);
+            _offenders.Warning("Refused leg {Stream} {Src} -> {Dst} from {Remote}: {Reason}", header.StreamId, header.Source, header.Destination, inbound.RemoteDescription, refusal);
             await LegConnector.TryReplyAsync(inbound, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
             inbound.Abort();
             return;
         }
+
+        authenticated?.Invoke();
 
         if (header.Kind != LegKind.TcpStream)
         {

@@ -15,7 +15,10 @@ namespace Isthmus.Router;
 /// </summary>
 internal sealed class NodeControlHandler(RouterContext context, RouterDirectory directory, ILogger logger)
 {
-    public async Task RunAsync(Socket socket, SslStream tls, CancellationToken cancellationToken)
+    private readonly Core.Logging.RateLimitedLog _offenders = new(logger);
+
+    /// <param name="authenticated">Called once the node has enrolled (ends the listener's handshake deadline).</param>
+    public async Task RunAsync(Socket socket, SslStream tls, Action? authenticated, CancellationToken cancellationToken)
     {
         var remote = (IPEndPoint)socket.RemoteEndPoint!;
         await using var channel = new ControlChannel(tls, ControlChannel.MaxNodeFrame);
@@ -28,6 +31,8 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
             {
                 return;
             }
+
+            authenticated?.Invoke();
 
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Ended.Token);
             _ = PushDirectoryAsync(channel, session, linked.Token);
@@ -63,10 +68,17 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
         }
         catch (Exception e) when (e is ProtocolException or IOException or SocketException or OperationCanceledException)
         {
-            reason = e is OperationCanceledException ? "router stopping" : e.Message;
+            reason = e is not OperationCanceledException ? e.Message
+                : cancellationToken.IsCancellationRequested ? "router stopping" : "timed out";
             if (e is ProtocolException)
             {
-                logger.LogWarning("Node control channel from {Remote} closed: {Reason}", remote, e.Message);
+                context.Metrics.HandshakeFailed();
+                _offenders.Warning("Node control channel from {Remote} closed: {Reason}", remote, e.Message);
+            }
+            else if (session is null && e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                context.Metrics.HandshakeFailed();
+                _offenders.Warning("Node control channel from {Remote} closed: no enrolment within {Seconds:0} s", remote, context.HeaderTimeout.TotalSeconds);
             }
         }
         finally
@@ -214,7 +226,7 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
 
     private async Task RefuseAsync(ControlChannel channel, IPEndPoint remote, string? name, string code, string message, CancellationToken cancellationToken)
     {
-        logger.LogWarning("Refused enrolment of {Node} from {Remote}: {Code}: {Message}", name ?? "?", remote, code, message);
+        _offenders.Warning("Refused enrolment of {Node} from {Remote}: {Code}: {Message}", name ?? "?", remote, code, message);
         await channel.SendAsync(new ControlMessage { Type = ControlMessage.Error, Code = code, Message = message }, cancellationToken).ConfigureAwait(false);
     }
 }

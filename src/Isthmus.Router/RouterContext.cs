@@ -27,7 +27,19 @@ public sealed class RouterContext
 
     public RouterMetrics Metrics { get; } = new();
 
+    /// <summary>
+    /// How long a connection may take from accept to authenticated (first byte, TLS handshake, leg header or
+    /// enrolment together): one deadline for the whole handshake. Legitimate peers take milliseconds; 10 s leaves
+    /// room for a loaded host and a long WAN round trip.
+    /// </summary>
     public TimeSpan HeaderTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Connections per listener allowed in their handshake at once; beyond it the oldest is shut down. 512 is
+    /// far more than a site's nodes open at once (a leg's handshake is one round trip), and bounds the memory of
+    /// a half-open flood to 512 sockets and TLS states (~16 MB) per listener.
+    /// </summary>
+    public int MaxPendingHandshakes { get; init; } = 512;
 
     public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(15);
 

@@ -9,6 +9,8 @@ public sealed class RouterMetrics
     private long _legsRefused;
     private long _datagramsForwarded;
     private long _datagramsDropped;
+    private long _handshakesFailed;
+    private readonly List<Core.Relay.HandshakeGuard> _guards = [];
 
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
@@ -34,14 +36,48 @@ public sealed class RouterMetrics
 
     public void DatagramDropped() => Interlocked.Increment(ref _datagramsDropped);
 
+    public long HandshakesFailed => Interlocked.Read(ref _handshakesFailed);
+
+    /// <summary>A connection that spoke neither protocol, failed its TLS handshake or broke the control protocol.</summary>
+    public void HandshakeFailed() => Interlocked.Increment(ref _handshakesFailed);
+
+    /// <summary>Adds a listener's handshake guard to the handshake gauges and counters.</summary>
+    public void Track(Core.Relay.HandshakeGuard guard)
+    {
+        lock (_guards)
+        {
+            _guards.Add(guard);
+        }
+    }
+
+    private (long Pending, long TimedOut, long Evicted) Handshakes()
+    {
+        lock (_guards)
+        {
+            return (_guards.Sum(g => (long)g.Pending), _guards.Sum(g => g.TimedOut), _guards.Sum(g => g.Evicted));
+        }
+    }
+
+    public long HandshakesTimedOut => Handshakes().TimedOut;
+
+    public long HandshakesEvicted => Handshakes().Evicted;
+
     /// <summary>The Prometheus exposition of these counters and the live node count.</summary>
-    public string Render(string site, int liveNodes) => new Core.Metrics.PrometheusText()
+    public string Render(string site, int liveNodes)
+    {
+        var handshakes = Handshakes();
+        return new Core.Metrics.PrometheusText()
         .Counter("isthmus_router_streams_opened_total", "Streams relayed (both legs open).", StreamsOpened, $"site=\"{site}\"")
         .Counter("isthmus_router_streams_failed_total", "Streams whose next hop could not be opened.", StreamsFailed, $"site=\"{site}\"")
         .Counter("isthmus_router_legs_refused_total", "Legs refused: bad header, failed authentication, replay.", LegsRefused, $"site=\"{site}\"")
         .Counter("isthmus_router_relayed_bytes_total", "Bytes relayed, both directions, counted when a stream ends.", BytesRelayed, $"site=\"{site}\"")
         .Counter("isthmus_router_datagrams_forwarded_total", "Datagrams handed to the next hop's queue.", DatagramsForwarded, $"site=\"{site}\"")
         .Counter("isthmus_router_datagrams_dropped_total", "Datagrams dropped: no route, node or link down, full queue, spoofed source.", DatagramsDropped, $"site=\"{site}\"")
+        .Counter("isthmus_router_handshakes_failed_total", "Connections closed in their handshake: neither protocol, TLS failure, control protocol error.", HandshakesFailed, $"site=\"{site}\"")
+        .Counter("isthmus_router_handshakes_timed_out_total", "Connections shut down for not completing their handshake within the deadline.", handshakes.TimedOut, $"site=\"{site}\"")
+        .Counter("isthmus_router_handshakes_evicted_total", "Connections in their handshake shut down to make room (too many pending on a listener).", handshakes.Evicted, $"site=\"{site}\"")
+        .Gauge("isthmus_router_handshakes_pending", "Connections in their handshake now, all listeners.", handshakes.Pending, $"site=\"{site}\"")
         .Gauge("isthmus_router_nodes_live", "Nodes enrolled now.", liveNodes, $"site=\"{site}\"")
         .ToString();
+    }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using Isthmus.Core;
+using Isthmus.Core.Logging;
 using Isthmus.Core.Metrics;
 using Isthmus.Core.Relay;
 using Isthmus.Core.Security;
@@ -21,11 +22,13 @@ public sealed class SiteRouter
     private readonly NodeControlHandler _control;
     private readonly LegForwarder _forwarder;
     private readonly PeerLinks _peers;
+    private readonly RateLimitedLog _offenders;
 
     public SiteRouter(RouterContext context, ILoggerFactory loggerFactory)
     {
         _context = context;
         _logger = loggerFactory.CreateLogger("isthmus.router");
+        _offenders = new RateLimitedLog(_logger);
         var directory = new RouterDirectory(context, loggerFactory.CreateLogger("isthmus.router.directory"));
         _peers = new PeerLinks(context, directory, loggerFactory.CreateLogger("isthmus.router.peers"));
         var datagrams = new DatagramSwitch(context, _peers, loggerFactory.CreateLogger("isthmus.router.udp"));
@@ -71,10 +74,12 @@ public sealed class SiteRouter
             _context.Name, _context.Site.Subnet, lan.LocalEndPoint, wan?.LocalEndPoint ?? lan.LocalEndPoint,
             _context.Cluster.Cluster.WanEncryption ? "encrypted (TLS 1.3)" : "cleartext (HMAC-authenticated)");
         ready?.Invoke();
-        var loops = new List<Task> { AcceptLoop.RunAsync(lan, (s, ct) => HandleAsync(s, fromWan: wan is null ? null : false, ct), _logger, cancellationToken) };
+        using var lanGuard = NewGuard();
+        using var wanGuard = NewGuard();
+        var loops = new List<Task> { AcceptLoop.RunAsync(lan, (s, ct) => HandleAsync(s, lanGuard, fromWan: wan is null ? null : false, ct), _logger, cancellationToken) };
         if (wan is not null)
         {
-            loops.Add(AcceptLoop.RunAsync(wan, (s, ct) => HandleAsync(s, fromWan: true, ct), _logger, cancellationToken));
+            loops.Add(AcceptLoop.RunAsync(wan, (s, ct) => HandleAsync(s, wanGuard, fromWan: true, ct), _logger, cancellationToken));
         }
 
         loops.Add(_peers.RunAsync(cancellationToken));
@@ -87,6 +92,13 @@ public sealed class SiteRouter
 
         await Task.WhenAll(loops).ConfigureAwait(false);
         _logger.LogInformation("Router {Router} stopped", _context.Name);
+    }
+
+    private HandshakeGuard NewGuard()
+    {
+        var guard = new HandshakeGuard(_context.MaxPendingHandshakes, _context.HeaderTimeout);
+        _context.Metrics.Track(guard);
+        return guard;
     }
 
     private static Socket Bind(IPEndPoint endpoint, string what)
@@ -102,78 +114,96 @@ public sealed class SiteRouter
     }
 
     /// <param name="fromWan">true: WAN port; false: LAN port; null: one port serves both (told apart by certificates).</param>
-    private async Task HandleAsync(Socket socket, bool? fromWan, CancellationToken cancellationToken)
+    private async Task HandleAsync(Socket socket, HandshakeGuard guard, bool? fromWan, CancellationToken cancellationToken)
     {
+        // Admitted before the first read: the guard's deadline covers everything up to authentication.
+        using var handshake = guard.Admit(socket);
         socket.NoDelay = true;
         var first = await AcceptLoop.PeekFirstByteAsync(socket, _context.HeaderTimeout, cancellationToken).ConfigureAwait(false);
         switch (first)
         {
             case 0x16 when fromWan == true:
-                await HandleTlsLegAsync(socket, cancellationToken).ConfigureAwait(false);
+                await HandleTlsLegAsync(socket, handshake, cancellationToken).ConfigureAwait(false);
                 break;
             case 0x16:
-                await HandleLanTlsAsync(socket, allowPeerRouters: fromWan is null, cancellationToken).ConfigureAwait(false);
+                await HandleLanTlsAsync(socket, handshake, allowPeerRouters: fromWan is null, cancellationToken).ConfigureAwait(false);
                 break;
             case LegHeader.FirstByte when fromWan == false || fromWan is null:
-                await _forwarder.HandleLegAsync(new RelayEndpoint(socket), LegSource.Lan, null, cancellationToken).ConfigureAwait(false);
+                await _forwarder.HandleLegAsync(new RelayEndpoint(socket), LegSource.Lan, null, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
                 break;
             case LegHeader.FirstByte:
-                await _forwarder.HandleLegAsync(new RelayEndpoint(socket), LegSource.WanCleartext, null, cancellationToken).ConfigureAwait(false);
+                await _forwarder.HandleLegAsync(new RelayEndpoint(socket), LegSource.WanCleartext, null, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
                 break;
             default:
-                _logger.LogWarning("Closed connection from {Remote}: it spoke neither TLS nor the leg protocol (first byte {First})", socket.RemoteEndPoint, first);
-                socket.Dispose();
+                _context.Metrics.HandshakeFailed();
+                _offenders.Warning("Closed connection from {Remote}: {Reason}", AcceptLoop.Describe(socket), first switch
+                {
+                    -1 when handshake.WasShutDown => "nothing sent within the handshake deadline, or too many pending handshakes",
+                    -1 => "closed or silent before its first byte",
+                    _ => $"it spoke neither TLS nor the leg protocol (first byte 0x{first:x2})",
+                });
+                new RelayEndpoint(socket).Abort();
                 break;
         }
     }
 
-    private async Task HandleTlsLegAsync(Socket socket, CancellationToken cancellationToken)
+    /// <summary>A TLS server handshake bounded by the handshake deadline; null (logged, counted, closed) if it fails.</summary>
+    private async Task<SslStream?> AcceptTlsAsync(Socket socket, PendingHandshake handshake, bool requireClientCertificate,
+        System.Net.Security.RemoteCertificateValidationCallback validate, string what, CancellationToken cancellationToken)
     {
-        var remote = socket.RemoteEndPoint;
-        SslStream tls;
-        string? peerSite = null;
+        var remote = AcceptLoop.Describe(socket);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_context.HeaderTimeout);
         try
         {
-            tls = await TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate: true,
-                (_, cert, _, _) => ValidatePeerRouter(cert, out peerSite), cancellationToken).ConfigureAwait(false);
+            return await TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException)
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException
+            || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            _context.Metrics.HandshakeFailed();
+            var reason = e is OperationCanceledException || handshake.WasShutDown
+                ? $"no complete TLS handshake within {_context.HeaderTimeout.TotalSeconds:0} s (or too many pending handshakes)"
+                : e.Message;
+            _offenders.Warning("Refused {What} connection from {Remote}: TLS handshake failed ({Reason})", what, remote, reason);
+            new RelayEndpoint(socket).Abort();
+            return null;
+        }
+    }
+
+    private async Task HandleTlsLegAsync(Socket socket, PendingHandshake handshake, CancellationToken cancellationToken)
+    {
+        string? peerSite = null;
+        var tls = await AcceptTlsAsync(socket, handshake, requireClientCertificate: true,
+            (_, cert, _, _) => ValidatePeerRouter(cert, out peerSite), "WAN", cancellationToken).ConfigureAwait(false);
+        if (tls is null)
         {
             _context.Metrics.LegRefused();
-            _logger.LogWarning("Refused WAN connection from {Remote}: TLS authentication failed ({Reason})", remote, e.Message);
-            socket.Dispose();
             return;
         }
 
-        await _forwarder.HandleLegAsync(new RelayEndpoint(socket, tls), LegSource.WanTls, peerSite, cancellationToken).ConfigureAwait(false);
+        await _forwarder.HandleLegAsync(new RelayEndpoint(socket, tls), LegSource.WanTls, peerSite, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task HandleLanTlsAsync(Socket socket, bool allowPeerRouters, CancellationToken cancellationToken)
+    private async Task HandleLanTlsAsync(Socket socket, PendingHandshake handshake, bool allowPeerRouters, CancellationToken cancellationToken)
     {
-        var remote = socket.RemoteEndPoint;
-        SslStream tls;
         string? peerSite = null;
-        try
+        // Nodes present no certificate (they prove the enrol secret inside the channel); routers sharing
+        // this port present theirs.
+        var tls = await AcceptTlsAsync(socket, handshake, requireClientCertificate: false,
+            (_, cert, _, _) => cert is null || (allowPeerRouters && ValidatePeerRouter(cert, out peerSite)), "LAN", cancellationToken).ConfigureAwait(false);
+        if (tls is null)
         {
-            // Nodes present no certificate (they prove the enrol secret inside the channel); routers sharing
-            // this port present theirs.
-            tls = await TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate: false,
-                (_, cert, _, _) => cert is null || (allowPeerRouters && ValidatePeerRouter(cert, out peerSite)), cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException)
-        {
-            _logger.LogWarning("Refused LAN connection from {Remote}: TLS handshake failed ({Reason})", remote, e.Message);
-            socket.Dispose();
             return;
         }
 
         if (peerSite is not null)
         {
-            await _forwarder.HandleLegAsync(new RelayEndpoint(socket, tls), LegSource.WanTls, peerSite, cancellationToken).ConfigureAwait(false);
+            await _forwarder.HandleLegAsync(new RelayEndpoint(socket, tls), LegSource.WanTls, peerSite, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        await _control.RunAsync(socket, tls, cancellationToken).ConfigureAwait(false);
+        await _control.RunAsync(socket, tls, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
     }
 
     private bool ValidatePeerRouter(System.Security.Cryptography.X509Certificates.X509Certificate? presented, out string? site)
@@ -188,7 +218,7 @@ public sealed class SiteRouter
         using var cert = new System.Security.Cryptography.X509Certificates.X509Certificate2(presented);
         if (!PeerCertificateValidator.Validate(cert, _context.CaCertificate, expectedDnsName: null, out var reason))
         {
-            _logger.LogWarning("Peer certificate {Subject} refused: {Reason}", cert.Subject, reason);
+            _offenders.Warning("Peer certificate {Subject} refused: {Reason}", cert.Subject, reason);
             return false;
         }
 
@@ -197,7 +227,7 @@ public sealed class SiteRouter
             .FirstOrDefault(s => cert.MatchesHostname(TlsEndpoints.RouterName(s.Name, _context.Cluster.Cluster.Name), allowWildcards: false))?.Name;
         if (site is null)
         {
-            _logger.LogWarning("Peer certificate {Subject} refused: not a router of another site of this cluster", cert.Subject);
+            _offenders.Warning("Peer certificate {Subject} refused: not a router of another site of this cluster", cert.Subject);
         }
 
         return site is not null;

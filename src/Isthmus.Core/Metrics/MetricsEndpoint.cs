@@ -15,6 +15,11 @@ public sealed class MetricsEndpoint(Func<string> render, ILogger logger)
 {
     private const int MaxRequest = 8192;
 
+    /// <summary>Scrapes served at once; a scraper needs one. Beyond it a connection is closed at once, so a flood costs at most 32 × 8 KiB.</summary>
+    public const int MaxConcurrent = 32;
+
+    private int _serving;
+
     public static Socket Bind(IPEndPoint endpoint)
     {
         try
@@ -31,6 +36,25 @@ public sealed class MetricsEndpoint(Func<string> render, ILogger logger)
         AcceptLoop.RunAsync(listener, ServeAsync, logger, cancellationToken);
 
     private async Task ServeAsync(Socket client, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Increment(ref _serving) > MaxConcurrent)
+        {
+            Interlocked.Decrement(ref _serving);
+            client.Dispose();
+            return;
+        }
+
+        try
+        {
+            await ServeOneAsync(client, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _serving);
+        }
+    }
+
+    private async Task ServeOneAsync(Socket client, CancellationToken cancellationToken)
     {
         using (client)
         {
