@@ -119,7 +119,8 @@ public sealed class SiteRouter
         // Admitted before the first read: the guard's deadline covers everything up to authentication.
         using var handshake = guard.Admit(socket);
         socket.NoDelay = true;
-        var first = await AcceptLoop.PeekFirstByteAsync(socket, _context.HeaderTimeout, cancellationToken).ConfigureAwait(false);
+        // The guard's deadline ends a silent connection; the peek's own timeout is only a backstop.
+        var first = await AcceptLoop.PeekFirstByteAsync(socket, _context.HeaderTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         switch (first)
         {
             case 0x16 when fromWan == true:
@@ -142,7 +143,7 @@ public sealed class SiteRouter
                     -1 => "closed or silent before its first byte",
                     _ => $"it spoke neither TLS nor the leg protocol (first byte 0x{first:x2})",
                 });
-                new RelayEndpoint(socket).Abort();
+                RelayEndpoint.Abort(socket);
                 break;
         }
     }
@@ -166,7 +167,7 @@ public sealed class SiteRouter
                 ? $"no complete TLS handshake within {_context.HeaderTimeout.TotalSeconds:0} s (or too many pending handshakes)"
                 : e.Message;
             _offenders.Warning("Refused {What} connection from {Remote}: TLS handshake failed ({Reason})", what, remote, reason);
-            new RelayEndpoint(socket).Abort();
+            RelayEndpoint.Abort(socket);
             return null;
         }
     }
@@ -203,7 +204,17 @@ public sealed class SiteRouter
             return;
         }
 
-        await _control.RunAsync(socket, tls, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _control.RunAsync(socket, tls, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The channel's TLS stream does not own the socket: without this, every ended control channel (a node
+            // that left, an enrolment refused, garbage inside TLS) kept its connection open until a GC finalised it,
+            // and an offender was never disconnected (found by the listener abuse test).
+            socket.Dispose();
+        }
     }
 
     private bool ValidatePeerRouter(System.Security.Cryptography.X509Certificates.X509Certificate? presented, out string? site)

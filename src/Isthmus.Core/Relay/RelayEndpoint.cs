@@ -47,17 +47,24 @@ public sealed class RelayEndpoint : IAsyncDisposable
     }
 
     /// <summary>Closes with a reset (SO_LINGER 0) so the far program sees ECONNRESET, not a clean end.</summary>
-    public void Abort()
+    public void Abort() => Abort(Socket);
+
+    /// <summary>
+    /// Resets and closes <paramref name="socket"/>. Static, for sockets that cannot become an endpoint: one that a
+    /// handshake guard shut down is no longer connected, and NetworkStream's constructor refuses it.
+    /// </summary>
+    public static void Abort(Socket socket)
     {
+        ArgumentNullException.ThrowIfNull(socket);
         try
         {
-            Socket.LingerState = new LingerOption(true, 0);
+            socket.LingerState = new LingerOption(true, 0);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
         }
 
-        Socket.Dispose();
+        socket.Dispose();
     }
 
     public async ValueTask DisposeAsync()

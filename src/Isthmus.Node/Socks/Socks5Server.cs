@@ -93,13 +93,13 @@ internal sealed class Socks5Server : IDisposable
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // The agent is stopping (e.g. during a dial): end quietly.
-            new RelayEndpoint(client).Abort();
+            RelayEndpoint.Abort(client);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // A bug of ours, not the client's: still only this connection ends.
             _logger.LogWarning(e, "SOCKS: connection from {Client} failed", AcceptLoop.Describe(client));
-            new RelayEndpoint(client).Abort();
+            RelayEndpoint.Abort(client);
         }
         finally
         {
@@ -143,19 +143,19 @@ internal sealed class Socks5Server : IDisposable
             catch (ProtocolException e)
             {
                 _logger.LogInformation("SOCKS: closed {Client}: {Reason}", remote, e.Message);
-                new RelayEndpoint(client).Abort();
+                RelayEndpoint.Abort(client);
                 return;
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 _logger.LogInformation("SOCKS: closed {Client}: no complete handshake within {Seconds:0.###} s", remote, _options.HandshakeTimeout.TotalSeconds);
-                new RelayEndpoint(client).Abort();
+                RelayEndpoint.Abort(client);
                 return;
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
             {
                 _logger.LogDebug("SOCKS: {Client} went away during the handshake ({Reason})", remote, e.Message);
-                new RelayEndpoint(client).Abort();
+                RelayEndpoint.Abort(client);
                 return;
             }
         }
@@ -283,7 +283,7 @@ internal sealed class Socks5Server : IDisposable
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
             {
-                new RelayEndpoint(client).Abort();
+                RelayEndpoint.Abort(client);
                 return;
             }
 
