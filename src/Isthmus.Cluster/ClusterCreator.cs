@@ -101,17 +101,81 @@ public static class ClusterCreator
         var updated = file.WithSite(settings);
 
         using (var ca = directory.LoadCaWithKey())
-        using (var certificate = ClusterCa.IssueRouterCertificate(ca, site, file.Cluster.Name))
         {
-            SecureFile.CreatePrivateDirectory(directory.SitesDirectory);
-            SecureFile.CreatePrivateDirectory(directory.SiteDirectory(site));
             // Key first: a certificate on disk always has its key beside it.
-            ClusterCa.WritePrivateKey(directory.RouterKeyPath(site), certificate);
-            ClusterCa.WriteCertificate(directory.RouterCertificatePath(site), certificate);
+            IssueRouter(directory, ca, site, file.Cluster.Name);
         }
 
         updated.Save(directory.ClusterFilePath);
         return settings;
+    }
+
+    /// <summary>
+    /// Issues a new certificate for <paramref name="site"/>'s router with the cluster CA (fresh 5-year validity, new
+    /// key), replacing <c>sites/SITE/router.crt</c> and <c>router.key</c>. Peers trust it at once (same CA); the
+    /// router uses it from its next start.
+    /// </summary>
+    /// <returns>The new certificate's end of validity (UTC).</returns>
+    /// <exception cref="UserException">Not a cluster directory, or no such site.</exception>
+    public static DateTime RenewRouter(string dir, string site)
+    {
+        var directory = new ClusterDirectory(dir);
+        var file = directory.LoadClusterFile();
+        if (file.FindSite(site) is null)
+        {
+            throw new UserException($"site '{site}' is not in {directory.ClusterFilePath}; sites: {string.Join(", ", file.Sites.Select(s => s.Name))}");
+        }
+
+        using var ca = directory.LoadCaWithKey();
+        return IssueRouter(directory, ca, site, file.Cluster.Name);
+    }
+
+    /// <summary>
+    /// Replaces the cluster CA: a new CA key and certificate (the old ones kept as <c>ca.crt.previous</c> and
+    /// <c>ca.key.previous</c>), and a new certificate for every site's router signed by it. With
+    /// <paramref name="newSecrets"/> also new <c>enrol.secret</c> and <c>router.secret</c> (what a leaked CA key
+    /// usually means: the whole directory was exposed). Every router and agent reads these files at start, so all
+    /// of them must be restarted; until then old and new parties refuse each other.
+    /// </summary>
+    /// <returns>The sites whose router certificates were reissued.</returns>
+    public static IReadOnlyList<string> RotateCa(string dir, bool newSecrets = false)
+    {
+        var directory = new ClusterDirectory(dir);
+        var file = directory.LoadClusterFile();
+        using (directory.LoadCaWithKey())
+        {
+            // Only checks that the current CA is readable before anything is moved.
+        }
+
+        File.Copy(directory.CaCertificatePath, directory.CaCertificatePath + ".previous", overwrite: true);
+        File.Copy(directory.CaKeyPath, directory.CaKeyPath + ".previous", overwrite: true);
+        File.SetUnixFileMode(directory.CaKeyPath + ".previous", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using var ca = ClusterCa.CreateAuthority(file.Cluster.Name);
+        // Key first, as everywhere: a certificate on disk always has its key beside it.
+        SecureFile.WriteAtomic(directory.CaKeyPath, ClusterCa.ExportPrivateKeyPem(ca), secret: true);
+        SecureFile.WriteAtomic(directory.CaCertificatePath, ClusterCa.ExportCertificatePem(ca), secret: false);
+        foreach (var site in file.Sites)
+        {
+            IssueRouter(directory, ca, site.Name, file.Cluster.Name);
+        }
+
+        if (newSecrets)
+        {
+            SecureFile.WriteAtomic(directory.EnrolSecretPath, NewSecret(), secret: true);
+            SecureFile.WriteAtomic(directory.RouterSecretPath, NewSecret(), secret: true);
+        }
+
+        return [.. file.Sites.Select(s => s.Name)];
+    }
+
+    private static DateTime IssueRouter(ClusterDirectory directory, System.Security.Cryptography.X509Certificates.X509Certificate2 ca, string site, string cluster)
+    {
+        using var certificate = ClusterCa.IssueRouterCertificate(ca, site, cluster);
+        SecureFile.CreatePrivateDirectory(directory.SitesDirectory);
+        SecureFile.CreatePrivateDirectory(directory.SiteDirectory(site));
+        ClusterCa.WritePrivateKey(directory.RouterKeyPath(site), certificate);
+        ClusterCa.WriteCertificate(directory.RouterCertificatePath(site), certificate);
+        return certificate.NotAfter.ToUniversalTime();
     }
 
     /// <summary>

@@ -52,16 +52,43 @@ public sealed class SiteRouter
         var site = cluster.FindSite(siteName)
             ?? throw new UserException($"site '{siteName}' is not in {dir.ClusterFilePath}; sites: {string.Join(", ", cluster.Sites.Select(s => s.Name))}");
         var identity = dir.LoadRouterIdentity(siteName);
+        var ca = dir.LoadCaCertificate();
+        CheckOwnCertificate(identity, ca, TlsEndpoints.RouterName(siteName, cluster.Cluster.Name), dir.RouterCertificatePath(siteName), dir.DisplayPath, siteName,
+            loggerFactory.CreateLogger("isthmus.router"));
         return new RouterContext
         {
             Cluster = cluster,
             Site = site,
-            CaCertificate = dir.LoadCaCertificate(),
+            CaCertificate = ca,
             Identity = SslStreamCertificateContext.Create(identity, additionalCertificates: null, offline: true),
             EnrolSecret = dir.LoadEnrolSecret(),
             RouterSecret = dir.LoadRouterSecret(),
             Registry = new NodeRegistry(dir.StateDirectory(siteName), site.Subnet, loggerFactory.CreateLogger("isthmus.router.registry")),
         };
+    }
+
+    /// <summary>How long before its end a router certificate is reported as expiring (a warning at every start).</summary>
+    public static readonly TimeSpan ExpiryWarning = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// Refuses to start with a certificate every peer would refuse (expired, not yet valid, from another CA after
+    /// a rotation, another name), saying how to fix it, rather than start and have every TLS handshake fail.
+    /// </summary>
+    internal static void CheckOwnCertificate(System.Security.Cryptography.X509Certificates.X509Certificate2 identity,
+        System.Security.Cryptography.X509Certificates.X509Certificate2 ca, string name, string path, string clusterDirectory, string site, ILogger logger)
+    {
+        if (!PeerCertificateValidator.Validate(identity, ca, name, out var reason))
+        {
+            throw new UserException($"{path}: {reason}; peers would refuse it. Issue a new one with "
+                + $"'isthmus cluster renew-router {clusterDirectory} {site}' and start the router again");
+        }
+
+        var left = identity.NotAfter.ToUniversalTime() - DateTime.UtcNow;
+        if (left < ExpiryWarning)
+        {
+            logger.LogWarning("Router certificate {Path} expires on {Date:yyyy-MM-dd} ({Days:0} days): renew it with 'isthmus cluster renew-router {Dir} {Site}'",
+                path, identity.NotAfter.ToUniversalTime(), left.TotalDays, clusterDirectory, site);
+        }
     }
 
     /// <summary>Binds both endpoints (so errors show before "ready"), then serves until cancelled.</summary>

@@ -19,6 +19,54 @@ internal static class ClusterCommands
         command.Subcommands.Add(NewCommand());
         command.Subcommands.Add(AddSiteCommand());
         command.Subcommands.Add(ShowCommand());
+        command.Subcommands.Add(RenewRouterCommand());
+        command.Subcommands.Add(RotateCaCommand());
+        return command;
+    }
+
+    private static Command RenewRouterCommand()
+    {
+        var dir = new Argument<string>("DIR") { Description = "Cluster directory (made by 'isthmus cluster new')." };
+        var site = new Argument<string>("SITE") { Description = "The site whose router gets a new certificate." };
+        var command = new Command("renew-router", "Issue a new certificate (and key) for a site's router with the cluster CA; restart that router to use it.")
+        {
+            dir, site,
+        };
+        command.SetAction(result =>
+        {
+            var path = result.GetValue(dir)!;
+            var siteName = result.GetValue(site)!;
+            var until = ClusterCreator.RenewRouter(path, siteName);
+            result.InvocationConfiguration.Output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"router certificate of site {siteName} renewed, valid until {until:yyyy-MM-dd}: {Path.Combine(path, "sites", siteName, "router.crt")}; restart the router of {siteName} to use it"));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command RotateCaCommand()
+    {
+        var dir = new Argument<string>("DIR") { Description = "Cluster directory (made by 'isthmus cluster new')." };
+        var secrets = new Option<bool>("--new-secrets") { Description = "Also replace enrol.secret and router.secret (do this if the directory was exposed)." };
+        var command = new Command("rotate-ca", "Replace the cluster CA and reissue every router certificate with it; then restart every router and node agent.")
+        {
+            dir, secrets,
+        };
+        command.SetAction(result =>
+        {
+            var path = result.GetValue(dir)!;
+            var sites = ClusterCreator.RotateCa(path, result.GetValue(secrets));
+            var output = result.InvocationConfiguration.Output;
+            output.WriteLine($"new cluster CA in {Path.Combine(path, "ca.crt")} (the old one kept as ca.crt.previous, ca.key.previous)");
+            output.WriteLine(sites.Count == 0 ? "no router certificates to reissue (no sites yet)" : $"reissued router certificates: {string.Join(", ", sites)}");
+            if (result.GetValue(secrets))
+            {
+                output.WriteLine("new enrol.secret and router.secret");
+            }
+
+            output.WriteLine("next: restart every router, then every node agent (each reads the CA and its certificate at start)");
+            return 0;
+        });
         return command;
     }
 
