@@ -17,6 +17,7 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
     private const string Busybox = "/bin/busybox";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
     private static readonly Lazy<Task<string>> GoHttp = new(BuildGoHttpAsync);
+    private static readonly string[] NamesOfB1 = ["b1.b.it", "B1.b.it.", "b1"];
     private OverlayCluster Cluster => fixture.Cluster;
 
     [Fact]
@@ -60,6 +61,52 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
             Assert.Equal("hello over the overlay", wget.StandardOutput.TrimEnd());
             // httpd logs "IP:PORT: url:/hello.txt" with the address accept() gave it.
             await httpd.WaitForLineAsync(l => l.StartsWith($"{Cluster.Vips["a1"]}:", StringComparison.Ordinal) && l.EndsWith("url:/hello.txt", StringComparison.Ordinal), Timeout);
+        }
+        finally
+        {
+            await httpd.StopAsync();
+            Directory.Delete(root, recursive: true);
+        }
+    });
+
+    /// <summary>
+    /// Static programs resolve with their own code (Go's resolver, busybox's nslookup, static glibc in busybox
+    /// wget), by UDP queries to resolv.conf's name server; the supervisor sends them to the agent's responder.
+    /// </summary>
+    [Fact]
+    public Task StaticPrograms_ResolveClusterNames_ForwardAndReverse_ThroughTheAgent() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var binary = await GoHttp.Value;
+        RequireStatic(binary);
+        RequireStatic(Busybox);
+        var b1 = Cluster.Vips["b1"];
+        foreach (var name in NamesOfB1)
+        {
+            var go = await Cluster.RunProgramInAsync("auto", "a1", Timeout, binary, "resolve", name);
+            output.WriteLine(go.ToString());
+            Assert.True(go.ExitCode == 0, go.ToString());
+            Assert.Equal($"ADDR {b1}\nPTR b1.b.it.", go.StandardOutput.TrimEnd());
+        }
+
+        var unknown = await Cluster.RunProgramInAsync("auto", "a1", Timeout, binary, "resolve", "zz.b.it");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("no such host", unknown.StandardOutput, StringComparison.Ordinal);
+
+        var nslookup = await Cluster.RunProgramInAsync("auto", "a2", Timeout, Busybox, "nslookup", "b1.b.it");
+        output.WriteLine(nslookup.ToString());
+        Assert.True(nslookup.ExitCode == 0, nslookup.ToString());
+        Assert.Contains($"Address: {b1}", nslookup.StandardOutput, StringComparison.Ordinal);
+
+        var root = Directory.CreateTempSubdirectory("isthmus-httpd-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(root, "name.txt"), "found by name\n");
+        var httpd = Cluster.StartProgramIn("auto", "b1", Busybox, "httpd", "-f", "-vv", "-p", "8082", "-h", root);
+        try
+        {
+            await WaitListeningAsync("b1", 8082);
+            var wget = await Cluster.RunProgramInAsync("auto", "a1", Timeout, Busybox, "wget", "-q", "-O", "-", "http://b1.b.it:8082/name.txt");
+            output.WriteLine(wget.ToString());
+            Assert.True(wget.ExitCode == 0, wget.ToString());
+            Assert.Equal("found by name", wget.StandardOutput.TrimEnd());
         }
         finally
         {
