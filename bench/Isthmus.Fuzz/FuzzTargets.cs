@@ -26,6 +26,8 @@ public static class FuzzTargets
         ConfigTargets.ClusterFileRoundTrip,
         ConfigTargets.Addresses,
         EnrolmentTargets.Signature,
+        DnsTargets.Query,
+        DnsTargets.QueryRoundTrip,
     ];
 
     public static FuzzTarget Find(string name) =>
