@@ -9,6 +9,9 @@ public sealed class RouterMetrics
     private long _legsRefused;
     private long _datagramsForwarded;
     private long _datagramsDropped;
+    private long _domainStreamsRefused;
+    private long _domainDatagramsRefused;
+    private long _streamsEndedByDomains;
 
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
@@ -34,6 +37,27 @@ public sealed class RouterMetrics
 
     public void DatagramDropped() => Interlocked.Increment(ref _datagramsDropped);
 
+    public long DomainStreamsRefused => Interlocked.Read(ref _domainStreamsRefused);
+
+    public long DomainDatagramsRefused => Interlocked.Read(ref _domainDatagramsRefused);
+
+    public long StreamsEndedByDomains => Interlocked.Read(ref _streamsEndedByDomains);
+
+    /// <summary>A stream or datagram between nodes that share no domain (or with a revoked node) was refused.</summary>
+    public void DomainRefused(bool datagram)
+    {
+        if (datagram)
+        {
+            Interlocked.Increment(ref _domainDatagramsRefused);
+        }
+        else
+        {
+            Interlocked.Increment(ref _domainStreamsRefused);
+        }
+    }
+
+    public void StreamEndedByDomains() => Interlocked.Increment(ref _streamsEndedByDomains);
+
     /// <summary>The Prometheus exposition of these counters and the live node count.</summary>
     public string Render(string site, int liveNodes) => new Core.Metrics.PrometheusText()
         .Counter("isthmus_router_streams_opened_total", "Streams relayed (both legs open).", StreamsOpened, $"site=\"{site}\"")
@@ -42,6 +66,9 @@ public sealed class RouterMetrics
         .Counter("isthmus_router_relayed_bytes_total", "Bytes relayed, both directions, counted when a stream ends.", BytesRelayed, $"site=\"{site}\"")
         .Counter("isthmus_router_datagrams_forwarded_total", "Datagrams handed to the next hop's queue.", DatagramsForwarded, $"site=\"{site}\"")
         .Counter("isthmus_router_datagrams_dropped_total", "Datagrams dropped: no route, node or link down, full queue, spoofed source.", DatagramsDropped, $"site=\"{site}\"")
+        .Counter("isthmus_router_domain_streams_refused_total", "Streams refused because the nodes share no domain (or one is revoked).", DomainStreamsRefused, $"site=\"{site}\"")
+        .Counter("isthmus_router_domain_datagrams_refused_total", "Datagrams dropped because the nodes share no domain (or one is revoked).", DomainDatagramsRefused, $"site=\"{site}\"")
+        .Counter("isthmus_router_streams_ended_total", "Established streams reset because a domain change or a revocation forbids them.", StreamsEndedByDomains, $"site=\"{site}\"")
         .Gauge("isthmus_router_nodes_live", "Nodes enrolled now.", liveNodes, $"site=\"{site}\"")
         .ToString();
 }
