@@ -127,9 +127,12 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public Task<CommandResult> IsthmusAsync(NetNamespace where, TimeSpan timeout, params string[] args) =>
         where.RunAsync(IsthmusPaths.Isthmus, args, timeout, Environment);
 
-    /// <summary>Runs an admin command (<c>isthmus domain …</c>, <c>isthmus node revoke …</c>) from site a's gateway against this cluster.</summary>
-    public Task<CommandResult> AdminAsync(params string[] args) =>
-        IsthmusAsync(Topology.SiteList[0].Gateway, TimeSpan.FromSeconds(60), [.. args, "--cluster", ClusterDirectory]);
+    /// <summary>Runs an admin command (<c>isthmus domain …</c>, <c>isthmus node revoke …</c>) from site a's gateway, which asks router a.</summary>
+    public Task<CommandResult> AdminAsync(params string[] args) => AdminAtAsync(Topology.SiteList[0].Name, args);
+
+    /// <summary>Runs an admin command from <paramref name="site"/>'s gateway, asking that site's router.</summary>
+    public Task<CommandResult> AdminAtAsync(string site, params string[] args) =>
+        IsthmusAsync(Site(site).Gateway, TimeSpan.FromSeconds(60), [.. args, "--cluster", ClusterDirectory, "--site", site]);
 
     public HostProcess StartIsthmus(NetNamespace where, params string[] args) => where.Start(IsthmusPaths.Isthmus, args, Environment);
 

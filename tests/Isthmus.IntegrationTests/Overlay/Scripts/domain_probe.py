@@ -29,9 +29,23 @@ def name(e):
     return errno.errorcode.get(e.errno, str(e.errno))
 
 
+def connect(host, port):
+    """A blocking connect (no timeout), so that the program gets the overlay's errno itself; a timeout
+    would make the socket non-blocking, and a non-blocking connect to loopback completes before the far
+    end is known (the failure then arrives as ECONNRESET, see docs/ARCHITECTURE.md)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.connect((host, port))
+    except OSError:
+        s.close()
+        raise
+    s.settimeout(20)
+    return s
+
+
 def tcp(host, port):
     try:
-        s = socket.create_connection((host, port), timeout=20)
+        s = connect(host, port)
         s.sendall(b"hello")
         s.shutdown(socket.SHUT_WR)
         data = b""
@@ -70,7 +84,7 @@ def resolve(host):
 
 
 def tcp_hold(host, port):
-    s = socket.create_connection((host, port), timeout=20)
+    s = connect(host, port)
     print("CONNECTED", flush=True)
     deadline = time.time() + 1200
     n = 0
@@ -129,7 +143,7 @@ def until(once, host, port):
 
 def tcp_once(host, port):
     try:
-        s = socket.create_connection((host, port), timeout=5)
+        s = connect(host, port)
         s.sendall(b"x")
         ok = s.recv(1) == b"x"
         s.close()
@@ -215,7 +229,7 @@ def relay(host, port, to_host, to_port):
         c, peer = srv.accept()
         print("ACCEPT %s:%d" % peer, flush=True)
         try:
-            up = socket.create_connection((to_host, to_port), timeout=20)
+            up = connect(to_host, to_port)
         except OSError as e:
             print("UPSTREAM_ERROR errno=%s" % name(e), flush=True)
             c.close()
