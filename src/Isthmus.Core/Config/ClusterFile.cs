@@ -112,7 +112,7 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         var root = document.Root;
         foreach (var value in root.Values)
         {
-            throw value.Error($"unknown key '{value.Key}': keys belong under [cluster], [sites.NAME] or [domains]");
+            throw value.Error($"unknown key '{value.Key}': keys belong under [cluster] or [sites.NAME] (domains under [domains])");
         }
 
         foreach (var (name, table) in root.Tables)
