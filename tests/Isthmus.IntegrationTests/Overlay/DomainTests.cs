@@ -213,6 +213,10 @@ public sealed partial class DomainTests(ITestOutputHelper output)
                 Assert.Equal("ERROR errno=EHOSTUNREACH", await ProbeAsync(cluster, "a1", "tcp", cluster.Vips["b1"], "7530"));
                 Assert.Equal("NOTFOUND", await ProbeAsync(cluster, "a1", "resolve", "b1"));
 
+                // The revoked node's own agent still holds its old session key: router b no longer knows it,
+                // so nothing it dials is relayed (authentication failed: EACCES to the program).
+                Assert.Equal("ERROR errno=EACCES", await ProbeAsync(cluster, "b1", "tcp", cluster.Vips["b2"], "7530"));
+
                 // Its name cannot enrol again (from another host), nor its key under another name, at either site:
                 // router b adds b1's key to the table, which reaches router a.
                 var elsewhere = new Dictionary<string, string?> { ["ISTHMUS_RUNTIME_DIR"] = Path.Combine(cluster.WorkDirectory, "run-elsewhere") };
