@@ -21,6 +21,14 @@ public sealed class DomainTable
 
     private readonly FrozenDictionary<string, string[]> _domains;
 
+    // Membership as bit sets over the domains (in name order), so that a check costs a few dictionary lookups
+    // and ANDs however many domains and members there are: routers run it on every datagram.
+    private readonly ulong[] _everyone;
+    private readonly FrozenDictionary<string, ulong[]> _byName;
+    private readonly FrozenDictionary<(string Name, string Site), ulong[]> _byNameAndSite;
+    private readonly FrozenSet<string> _revokedNames;
+    private readonly FrozenSet<(string Name, string Site)> _revokedNodes;
+
     public DomainTable(long version, IEnumerable<KeyValuePair<string, IEnumerable<string>>> domains,
         IEnumerable<string>? revoked = null, IEnumerable<string>? revokedKeys = null, bool drain = false)
     {
@@ -36,6 +44,27 @@ public sealed class DomainTable
         RevokedKeys = [.. (revokedKeys ?? []).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
         Drain = drain;
         Names = [.. _domains.Keys.Order(StringComparer.Ordinal)];
+        var words = (Names.Count + 63) / 64;
+        _everyone = new ulong[words];
+        var byName = new Dictionary<string, ulong[]>(StringComparer.Ordinal);
+        var byNameAndSite = new Dictionary<(string, string), ulong[]>();
+        for (var i = 0; i < Names.Count; i++)
+        {
+            foreach (var member in _domains[Names[i]])
+            {
+                var site = DomainMember.SiteOf(member);
+                var bits = member == DomainMember.Everyone ? _everyone
+                    : site is null ? Bits(byName, member, words)
+                    : Bits(byNameAndSite, (member[..member.IndexOf('.', StringComparison.Ordinal)], site), words);
+                bits[i / 64] |= 1UL << (i % 64);
+            }
+        }
+
+        _byName = byName.ToFrozenDictionary(StringComparer.Ordinal);
+        _byNameAndSite = byNameAndSite.ToFrozenDictionary();
+        _revokedNames = Revoked.Where(r => DomainMember.SiteOf(r) is null).ToFrozenSet(StringComparer.Ordinal);
+        _revokedNodes = Revoked.Where(r => DomainMember.SiteOf(r) is not null)
+            .Select(r => (r[..r.IndexOf('.', StringComparison.Ordinal)], DomainMember.SiteOf(r)!)).ToFrozenSet();
         Digest = Convert.ToHexStringLower(SHA256.HashData(DomainTableCodec.Encode(this)));
     }
 
@@ -86,7 +115,8 @@ public sealed class DomainTable
         return Version != other.Version ? Version > other.Version : string.CompareOrdinal(Digest, other.Digest) > 0;
     }
 
-    public bool IsRevoked(NodeRef node) => node.IsKnown && Revoked.Any(r => DomainMember.Matches(r, node));
+    public bool IsRevoked(NodeRef node) =>
+        node.Name is { } name && (_revokedNames.Contains(name) || (node.Site is { } site && _revokedNodes.Contains((name, site))));
 
     public bool IsKeyRevoked(string spki) => RevokedKeys.Contains(spki, StringComparer.Ordinal);
 
@@ -98,15 +128,38 @@ public sealed class DomainTable
             return false;
         }
 
-        foreach (var members in _domains.Values)
+        var a1 = BitsOf(_byName, a.Name);
+        var a2 = a.Name is not null && a.Site is not null && _byNameAndSite.TryGetValue((a.Name, a.Site), out var x) ? x : [];
+        var b1 = BitsOf(_byName, b.Name);
+        var b2 = b.Name is not null && b.Site is not null && _byNameAndSite.TryGetValue((b.Name, b.Site), out var y) ? y : [];
+        for (var i = 0; i < _everyone.Length; i++)
         {
-            if (Holds(members, a) && Holds(members, b))
+            var ofA = _everyone[i] | Word(a1, i) | Word(a2, i);
+            var ofB = _everyone[i] | Word(b1, i) | Word(b2, i);
+            if ((ofA & ofB) != 0)
             {
                 return true;
             }
         }
 
         return false;
+    }
+
+    private static ulong[] BitsOf(FrozenDictionary<string, ulong[]> map, string? key) =>
+        key is not null && map.TryGetValue(key, out var bits) ? bits : [];
+
+    private static ulong Word(ulong[] bits, int i) => bits.Length == 0 ? 0 : bits[i];
+
+    private static ulong[] Bits<TKey>(Dictionary<TKey, ulong[]> map, TKey key, int words)
+        where TKey : notnull
+    {
+        if (!map.TryGetValue(key, out var bits))
+        {
+            bits = new ulong[words];
+            map[key] = bits;
+        }
+
+        return bits;
     }
 
     /// <summary>The domains that hold <paramref name="node"/>, in name order.</summary>
