@@ -251,6 +251,53 @@ public sealed partial class DomainTests(ITestOutputHelper output)
         });
     }
 
+    [Fact]
+    public async Task DestinationRouter_ChecksAgain_WhenAPeerRouterSkipsTheCheck()
+    {
+        // A router that skipped its own check (modified, or compromised) still holds the router secret: on a
+        // cleartext WAN it can write any leg header. Router b must refuse a1 -> b2 (no shared domain) itself.
+        const string forge = """
+            import hashlib, hmac, os, socket, struct, sys, time
+            secret = bytes.fromhex(open(sys.argv[3]).read().strip())
+            s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
+            hdr = b"ISTL" + bytes([1, 1]) + b"\0\0" + os.urandom(16)
+            hdr += socket.inet_aton(sys.argv[4]) + struct.pack(">H", 5555) + socket.inet_aton(sys.argv[5]) + struct.pack(">H", int(sys.argv[6]))
+            hdr += struct.pack(">qQ", int(time.time() * 1000), 0) + b"\0" * 4
+            hdr += hmac.new(secret, hdr, hashlib.sha256).digest()
+            s.sendall(hdr.ljust(96, b"\0"))
+            reply = s.recv(8)
+            print("REPLY", reply[:4].decode(), reply[4] if len(reply) > 4 else -1)
+            """;
+        await using var cluster = await OverlayCluster.StartAsync(output, wanEncryption: false, clusterFileTail: TwoDomains);
+        await cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var servers = StartEchoServers(cluster, ["b1", "b2"], 7540);
+            try
+            {
+                await WaitListeningAsync(servers);
+                var b = cluster.Site("b").Gateway;
+                var secret = Path.Combine(cluster.ClusterDirectory, "router.secret");
+                async Task<string> ForgeAsync(string destination)
+                {
+                    var result = await cluster.Site("a").Gateway.RunAsync("/usr/bin/python3",
+                        ["-c", forge, b.WanAddress, OverlayCluster.RouterPort.ToString(CultureInfo.InvariantCulture), secret, cluster.Vips["a1"], cluster.Vips[destination], "7540"], Timeout);
+                    output.WriteLine($"forged a1 -> {destination}: {result}");
+                    return result.StandardOutput.Trim();
+                }
+
+                Assert.Equal("REPLY ISTR 0", await ForgeAsync("b1")); // a1 and b1 share x: relayed
+                Assert.Equal("REPLY ISTR 2", await ForgeAsync("b2")); // host unreachable
+                Assert.Contains("(a1.a) -> ", cluster.Routers["b"].StandardError, StringComparison.Ordinal);
+                Assert.Contains("share no domain", cluster.Routers["b"].StandardError, StringComparison.Ordinal);
+                Assert.DoesNotContain(servers[2].StandardOutputLines, l => l.StartsWith("ACCEPT", StringComparison.Ordinal));
+            }
+            finally
+            {
+                await StopAllAsync(servers);
+            }
+        });
+    }
+
     /// <summary>A TCP echo on VIP:port and a UDP echo on VIP:port+1 on each node.</summary>
     private static List<HostProcess> StartEchoServers(OverlayCluster cluster, string[] nodes, int port)
     {
