@@ -49,6 +49,9 @@ public sealed record AgentInfo
     [JsonPropertyName("node_hostname")] public bool NodeHostname { get; init; }
     [JsonPropertyName("socks")] public string? Socks { get; init; }
 
+    /// <summary>The agent's DNS responder (loopback UDP), where the seccomp supervisor sends programs' queries to resolv.conf's servers.</summary>
+    [JsonPropertyName("dns")] public string? Dns { get; init; }
+
     public static AgentInfo Read(string path) =>
         JsonSerializer.Deserialize(File.ReadAllBytes(path), AgentInfoJsonContext.Default.AgentInfo)
         ?? throw new UserException($"{path} is empty");

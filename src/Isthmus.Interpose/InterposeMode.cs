@@ -14,7 +14,7 @@ public enum InterposeMode
 }
 
 /// <summary>What the ELF header of a program says about how it can be interposed.</summary>
-public sealed record ProgramKind(bool IsElf, bool Is64Bit, bool IsStatic, bool IsSetId, ushort Machine)
+public sealed record ProgramKind(bool IsElf, bool Is64Bit, bool IsStatic, bool IsSetId, ushort Machine, bool IsGo = false)
 {
     public const ushort MachineX8664 = 62;
     public const ushort MachineAarch64 = 183;
@@ -22,7 +22,9 @@ public sealed record ProgramKind(bool IsElf, bool Is64Bit, bool IsStatic, bool I
     /// <summary>
     /// The <c>--mode auto</c> rule: setuid/setgid programs are refused (the loader ignores LD_PRELOAD for them,
     /// and the seccomp launcher's NO_NEW_PRIVS would run them without their privileges); a statically linked
-    /// ELF (no PT_INTERP: static and static-pie) gets seccomp; everything else (dynamic ELF, scripts) preload.
+    /// ELF (no PT_INTERP: static and static-pie) and a Go program, even a dynamically linked one (Go's runtime
+    /// makes its socket system calls itself, not through libc, so LD_PRELOAD never sees them; found by its
+    /// "Go" build-id note) get seccomp; everything else (dynamic ELF, scripts) preload.
     /// </summary>
     public InterposeMode ChooseAuto(string path)
     {
@@ -31,7 +33,7 @@ public sealed record ProgramKind(bool IsElf, bool Is64Bit, bool IsStatic, bool I
             throw new UserException($"{path} is setuid/setgid: it cannot be interposed (the loader ignores LD_PRELOAD for it, and seccomp mode would drop its privileges); run it without isthmus, or a copy without the set-id bit", ProgramLauncher.ExitCannotRun);
         }
 
-        return IsElf && IsStatic ? InterposeMode.Seccomp : InterposeMode.Preload;
+        return IsElf && (IsStatic || IsGo) ? InterposeMode.Seccomp : InterposeMode.Preload;
     }
 
     /// <summary>Refuses what seccomp mode cannot supervise (a foreign or 32-bit ELF, set-id programs).</summary>
@@ -47,6 +49,34 @@ public sealed record ProgramKind(bool IsElf, bool Is64Bit, bool IsStatic, bool I
         {
             throw new UserException($"{path} is not a 64-bit program of this machine's architecture: seccomp mode supervises native 64-bit programs only (a 32-bit program could bypass the filter)", ProgramLauncher.ExitCannotRun);
         }
+    }
+
+    /// <summary>Whether the note segment holds Go's build id (owner "Go", type 4, NT_GO_BUILDID), which the Go linker writes into every ELF it makes.</summary>
+    private static bool HasGoNote(Stream stream, long offset, long size)
+    {
+        Span<byte> notes = stackalloc byte[1024]; // the build-id note is about 100 bytes; larger note segments are read in part
+        stream.Position = offset;
+        var length = stream.ReadAtLeast(notes[..(int)Math.Clamp(size, 0, notes.Length)], (int)Math.Clamp(size, 0, notes.Length), throwOnEndOfStream: false);
+        for (var at = 0; at + 12 <= length;)
+        {
+            var nameSize = BinaryPrimitives.ReadUInt32LittleEndian(notes[at..]);
+            var descSize = BinaryPrimitives.ReadUInt32LittleEndian(notes[(at + 4)..]);
+            var type = BinaryPrimitives.ReadUInt32LittleEndian(notes[(at + 8)..]);
+            if (nameSize > 256 || descSize > 4096)
+            {
+                return false;
+            }
+
+            // The Go linker writes the owner as "Go\0\0" (namesz 4); "Go\0" (3) is what the ELF rules would give.
+            if (type == 4 && nameSize is 3 or 4 && at + 15 <= length && notes.Slice(at + 12, 3).SequenceEqual("Go\0"u8))
+            {
+                return true;
+            }
+
+            at += 12 + (int)((nameSize + 3) & ~3u) + (int)((descSize + 3) & ~3u);
+        }
+
+        return false;
     }
 
     public static ProgramKind Inspect(string path)
@@ -74,23 +104,28 @@ public sealed record ProgramKind(bool IsElf, bool Is64Bit, bool IsStatic, bool I
             var phentsize = BinaryPrimitives.ReadUInt16LittleEndian(header[54..]);
             var phnum = BinaryPrimitives.ReadUInt16LittleEndian(header[56..]);
             var hasInterp = false;
-            Span<byte> ph = stackalloc byte[4];
-            for (var i = 0; i < phnum && i < 4096 && phentsize >= 4; i++)
+            var isGo = false;
+            Span<byte> ph = stackalloc byte[40];
+            for (var i = 0; i < phnum && i < 4096 && phentsize >= 40; i++)
             {
                 stream.Position = phoff + ((long)i * phentsize);
-                if (stream.ReadAtLeast(ph, 4, throwOnEndOfStream: false) < 4)
+                if (stream.ReadAtLeast(ph, 40, throwOnEndOfStream: false) < 40)
                 {
                     break;
                 }
 
-                if (BinaryPrimitives.ReadUInt32LittleEndian(ph) == 3) // PT_INTERP
+                switch (BinaryPrimitives.ReadUInt32LittleEndian(ph))
                 {
-                    hasInterp = true;
-                    break;
+                    case 3: // PT_INTERP
+                        hasInterp = true;
+                        break;
+                    case 4: // PT_NOTE: p_offset at 8, p_filesz at 32
+                        isGo |= HasGoNote(stream, (long)BinaryPrimitives.ReadUInt64LittleEndian(ph[8..]), (long)BinaryPrimitives.ReadUInt64LittleEndian(ph[32..]));
+                        break;
                 }
             }
 
-            return new ProgramKind(true, true, !hasInterp, setId, machine);
+            return new ProgramKind(true, true, !hasInterp, setId, machine, isGo);
         }
         catch (IOException)
         {

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using Isthmus.Core.Native;
 
 namespace Isthmus.Interpose;
@@ -47,45 +46,10 @@ public static class ProgramLauncher
             Libc.SigProcMask(Libc.SigSetMask, set, null);
         }
 
-        var allocations = new List<nint>();
-        try
-        {
-            var pathPtr = Utf8(path, allocations);
-            var args = PointerArray(argv, allocations);
-            var envp = PointerArray(environment.Select(kv => kv.Key + "=" + kv.Value).ToList(), allocations);
-            Libc.Execve((byte*)pathPtr, (byte**)args, (byte**)envp);
-            var errno = Marshal.GetLastPInvokeError();
-            Console.Error.WriteLine($"isthmus: cannot execute {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
-            return errno == 2 ? ExitNotFound : ExitNotExecutable;
-        }
-        finally
-        {
-            foreach (var p in allocations)
-            {
-                Marshal.FreeHGlobal(p);
-            }
-        }
-    }
-
-    private static nint Utf8(string value, List<nint> allocations)
-    {
-        var bytes = Encoding.UTF8.GetBytes(value + "\0");
-        var p = Marshal.AllocHGlobal(bytes.Length);
-        Marshal.Copy(bytes, 0, p, bytes.Length);
-        allocations.Add(p);
-        return p;
-    }
-
-    private static nint PointerArray(IReadOnlyList<string> values, List<nint> allocations)
-    {
-        var array = Marshal.AllocHGlobal(nint.Size * (values.Count + 1));
-        allocations.Add(array);
-        for (var i = 0; i < values.Count; i++)
-        {
-            Marshal.WriteIntPtr(array, i * nint.Size, Utf8(values[i], allocations));
-        }
-
-        Marshal.WriteIntPtr(array, values.Count * nint.Size, 0);
-        return array;
+        using var strings = new NativeStringBlock();
+        Libc.Execve((byte*)strings.Utf8(path), (byte**)strings.PointerArray(argv), (byte**)strings.Environment(environment));
+        var errno = Marshal.GetLastPInvokeError();
+        Console.Error.WriteLine($"isthmus: cannot execute {path}: {Marshal.GetPInvokeErrorMessage(errno)}");
+        return errno == 2 ? ExitNotFound : ExitNotExecutable;
     }
 }

@@ -3,9 +3,11 @@ using System.Net.Sockets;
 using Isthmus.Core;
 using Isthmus.Core.Addressing;
 using Isthmus.Core.Config;
+using Isthmus.Core.Naming;
 using Isthmus.Core.Relay;
 using Isthmus.Core.Security;
 using Isthmus.Core.Wire;
+using Isthmus.Node.Dns;
 using Microsoft.Extensions.Logging;
 
 namespace Isthmus.Node;
@@ -87,6 +89,7 @@ public sealed class NodeAgent : IDisposable
 
         _loopbackData = AcceptLoop.Listen(new IPEndPoint(IPAddress.Loopback, 0));
         using var socks = StartSocks();
+        using var dns = new DnsResponder(() => _routerLink.Directory, _site.Name, _network, [.. ResolverConfig.ReadNameServers().Select(ns => new IPEndPoint(IPv4.ToIPAddress(ns), ResolverConfig.Port))], _loggerFactory.CreateLogger("isthmus.node.dns"));
         var state = await _routerLink.EnrolAsync(cancellationToken).ConfigureAwait(false);
         using var shim = new ShimControlServer(socketPath, HandleShimAsync, _logger);
         shim.Start();
@@ -104,6 +107,7 @@ public sealed class NodeAgent : IDisposable
             Pid = Environment.ProcessId,
             NodeHostname = _cluster.Cluster.NodeHostname,
             Socks = socks?.LocalEndPoint.ToString(),
+            Dns = dns.LocalEndPoint.ToString(),
         }.Write(infoPath);
         _logger.LogInformation("Node {Node} up at site {Site}: VIP {Vip}", _name, _site.Name, vipText);
         if (socks is not null)
@@ -117,6 +121,7 @@ public sealed class NodeAgent : IDisposable
         {
             await Task.WhenAll(
                 socks?.RunAsync(cancellationToken) ?? Task.CompletedTask,
+                dns.RunAsync(cancellationToken),
                 _routerLink.MaintainAsync(cancellationToken),
                 _datagrams.RunAsync(cancellationToken),
                 shim.RunAsync(cancellationToken),

@@ -5,7 +5,7 @@ using Isthmus.Interpose.Seccomp;
 
 namespace Isthmus.Cli.Commands;
 
-/// <summary><c>isthmus run --node NODE [--mode auto|preload|seccomp] -- CMD [ARGS...]</c>: runs an unmodified program as a program of NODE.</summary>
+/// <summary><c>isthmus run --node NODE [--mode auto|preload|seccomp] (default auto) -- CMD [ARGS...]</c>: runs an unmodified program as a program of NODE.</summary>
 internal static class RunCommand
 {
     public static Command Create()
@@ -13,10 +13,11 @@ internal static class RunCommand
         var node = new Option<string>("--node") { Description = "The node (its agent runs on this host) whose VIP the program uses.", Required = true };
         var mode = new Option<string>("--mode")
         {
-            Description = "Interposition: 'preload' (LD_PRELOAD shim, dynamically linked programs; isthmus execs the program), "
-                + "'seccomp' (seccomp user-notification supervisor, any native 64-bit program incl. static ones; isthmus stays as its parent, Linux >= 5.14), "
-                + "'auto' (seccomp for statically linked ELF programs, i.e. without PT_INTERP; preload otherwise; setuid/setgid programs are refused).",
-            DefaultValueFactory = _ => "preload",
+            Description = "Interposition: 'auto' (the default: seccomp for statically linked ELF programs, i.e. without PT_INTERP, and for Go programs, "
+                + "which make their system calls themselves; preload otherwise; setuid/setgid programs are refused), "
+                + "'preload' (LD_PRELOAD shim, dynamically linked programs that call libc; isthmus execs the program), "
+                + "'seccomp' (seccomp user-notification supervisor, any native 64-bit program incl. static ones; isthmus stays as its parent, Linux >= 5.14).",
+            DefaultValueFactory = _ => "auto",
         };
         mode.AcceptOnlyFromAmong("auto", "preload", "seccomp");
         var messages = new Option<bool>("--seccomp-msg")

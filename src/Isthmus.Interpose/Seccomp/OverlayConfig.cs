@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Isthmus.Core;
 using Isthmus.Core.Addressing;
+using Isthmus.Core.Naming;
 using Isthmus.Core.Wire;
 
 namespace Isthmus.Interpose.Seccomp;
@@ -18,6 +19,14 @@ public sealed class OverlayConfig
         DataIp = IPv4.Parse(data.Host);
         DataPort = (ushort)data.Port;
         AgentSocket = agent.SocketPath;
+        if (agent.Dns is not null)
+        {
+            var dns = HostPort.Parse(agent.Dns);
+            DnsIp = IPv4.Parse(dns.Host);
+            DnsPort = (ushort)dns.Port;
+        }
+
+        NameServers = ResolverConfig.ReadNameServers();
     }
 
     public uint OwnVip { get; }
@@ -29,6 +38,14 @@ public sealed class OverlayConfig
     public ushort DataPort { get; }
 
     public string AgentSocket { get; }
+
+    /// <summary>The agent's DNS responder; port 0 when the agent has none (an older agent).</summary>
+    public uint DnsIp { get; }
+
+    public ushort DnsPort { get; }
+
+    /// <summary>The name servers of resolv.conf as the program sees them: its queries to them go to the responder.</summary>
+    public IReadOnlyList<uint> NameServers { get; }
 
     /// <summary>
     /// One request on a fresh control connection, as the shim's agent_rpc does. Returns the agent's answer, or

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using Isthmus.Core;
 using Isthmus.Core.Native;
 using static Isthmus.Interpose.Seccomp.SeccompNative;
@@ -209,52 +208,28 @@ public static class SeccompSupervisor
 
     private static unsafe int Spawn(string path, IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment, int keepFd)
     {
-        var allocations = new List<nint>();
-        var actions = Marshal.AllocHGlobal(256); // posix_spawn_file_actions_t is 80 bytes on glibc
+        using var strings = new NativeStringBlock();
+        var actions = strings.Allocate(256); // posix_spawn_file_actions_t is 80 bytes on glibc
+        if (PosixSpawnFileActionsInit((void*)actions) != 0)
+        {
+            throw new UserException("posix_spawn_file_actions: out of memory", ProgramLauncher.ExitCannotRun);
+        }
+
         try
         {
-            if (PosixSpawnFileActionsInit((void*)actions) != 0 || PosixSpawnFileActionsAddDup2((void*)actions, keepFd, keepFd) != 0)
+            if (PosixSpawnFileActionsAddDup2((void*)actions, keepFd, keepFd) != 0)
             {
                 throw new UserException("posix_spawn_file_actions: out of memory", ProgramLauncher.ExitCannotRun);
             }
 
-            var args = PointerArray(argv, allocations);
-            var envp = PointerArray(environment.Select(kv => kv.Key + "=" + kv.Value).ToList(), allocations);
             int pid;
-            var rc = PosixSpawn(&pid, (byte*)Utf8(path, allocations), (void*)actions, null, (byte**)args, (byte**)envp);
-            _ = PosixSpawnFileActionsDestroy((void*)actions);
+            var rc = PosixSpawn(&pid, (byte*)strings.Utf8(path), (void*)actions, null, (byte**)strings.PointerArray(argv), (byte**)strings.Environment(environment));
             return rc == 0 ? pid
                 : throw new UserException($"cannot start {path}: {Marshal.GetPInvokeErrorMessage(rc)}", ProgramLauncher.ExitCannotRun);
         }
         finally
         {
-            Marshal.FreeHGlobal(actions);
-            foreach (var p in allocations)
-            {
-                Marshal.FreeHGlobal(p);
-            }
+            _ = PosixSpawnFileActionsDestroy((void*)actions);
         }
-    }
-
-    private static nint Utf8(string value, List<nint> allocations)
-    {
-        var bytes = Encoding.UTF8.GetBytes(value + "\0");
-        var p = Marshal.AllocHGlobal(bytes.Length);
-        Marshal.Copy(bytes, 0, p, bytes.Length);
-        allocations.Add(p);
-        return p;
-    }
-
-    private static nint PointerArray(IReadOnlyList<string> values, List<nint> allocations)
-    {
-        var array = Marshal.AllocHGlobal(nint.Size * (values.Count + 1));
-        allocations.Add(array);
-        for (var i = 0; i < values.Count; i++)
-        {
-            Marshal.WriteIntPtr(array, i * nint.Size, Utf8(values[i], allocations));
-        }
-
-        Marshal.WriteIntPtr(array, values.Count * nint.Size, 0);
-        return array;
     }
 }

@@ -143,13 +143,19 @@ public sealed unsafe partial class SocketCallHandlers(OverlayConfig config, bool
         var fd = (int)call.Args[0];
         Span<byte> sa = stackalloc byte[SockAddr.MaxLength];
         if (!ReadAddress(call, call.Args[1], call.Args[2], sa, out var len) || !SockAddr.TryGetV4(sa[..len], out var dstIp, out var dstPort)
-            || !Config.Network.IsVirtual(dstIp) || !call.IsValid())
+            || !(Config.Network.IsVirtual(dstIp) || IsNameServer(dstIp, dstPort)) || !call.IsValid())
         {
             call.Continue();
             return;
         }
 
         var family = SockAddr.Family(sa);
+        if (!Config.Network.IsVirtual(dstIp))
+        {
+            ConnectNameServer(call, fd, family, dstIp, dstPort);
+            return;
+        }
+
         using var dup = call.TryGetFd(fd, out var error);
         if (dup is null)
         {
@@ -486,6 +492,10 @@ public sealed unsafe partial class SocketCallHandlers(OverlayConfig config, bool
         {
             SockAddr.SetV4(result, Config.Network.FromImage(ip));
         }
+        else if (peer && IsDnsResponder(ip, port))
+        {
+            ShowNameServer(dup.Fd, result);
+        }
         else if (!peer && ip == 0x7F000001 && PeerIsImage(dup.Fd))
         {
             // A wildcard-bound socket connected to an image got the kernel's route source, 127.0.0.1 (connected
@@ -783,9 +793,15 @@ public sealed unsafe partial class SocketCallHandlers(OverlayConfig config, bool
         var flags = (int)call.Args[3];
         Span<byte> sa = stackalloc byte[SockAddr.MaxLength];
         if (!ReadAddress(call, call.Args[4], call.Args[5], sa, out var len) || !SockAddr.TryGetV4(sa[..len], out var ip, out var port)
-            || !Config.Network.IsVirtual(ip) || !call.IsValid())
+            || !(Config.Network.IsVirtual(ip) || IsNameServer(ip, port)) || !call.IsValid())
         {
             call.Continue();
+            return;
+        }
+
+        if (!Config.Network.IsVirtual(ip))
+        {
+            SendToNameServer(call, fd, SockAddr.Family(sa), ip, port);
             return;
         }
 
@@ -1004,9 +1020,13 @@ public sealed unsafe partial class SocketCallHandlers(OverlayConfig config, bool
 
         var length = (int)Math.Min(sl, SockAddr.MaxLength);
         var address = ss[..length];
-        if (SockAddr.TryGetV4(address, out var ip, out _) && Config.Network.IsImage(ip))
+        if (SockAddr.TryGetV4(address, out var ip, out var sourcePort) && Config.Network.IsImage(ip))
         {
             SockAddr.SetV4(address, Config.Network.FromImage(ip));
+        }
+        else if (IsDnsResponder(ip, sourcePort))
+        {
+            ShowNameServer(fd, address);
         }
 
         var copied = (int)Math.Min((ulong)n, (ulong)buffer.Length);

@@ -16,7 +16,9 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
 {
     private const string Busybox = "/bin/busybox";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-    private static readonly Lazy<Task<string>> GoHttp = new(BuildGoHttpAsync);
+    private static readonly Lazy<Task<string>> GoHttp = new(() => BuildGoHttpAsync(cgo: false));
+    private static readonly Lazy<Task<string>> DynamicGoHttp = new(() => BuildGoHttpAsync(cgo: true));
+    private static readonly string[] NamesOfB1 = ["b1.b.it", "B1.b.it.", "b1"];
     private OverlayCluster Cluster => fixture.Cluster;
 
     [Fact]
@@ -65,6 +67,83 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
         {
             await httpd.StopAsync();
             Directory.Delete(root, recursive: true);
+        }
+    });
+
+    /// <summary>
+    /// Static programs resolve with their own code (Go's resolver, busybox's nslookup, static glibc in busybox
+    /// wget), by UDP queries to resolv.conf's name server; the supervisor sends them to the agent's responder.
+    /// </summary>
+    [Fact]
+    public Task StaticPrograms_ResolveClusterNames_ForwardAndReverse_ThroughTheAgent() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var binary = await GoHttp.Value;
+        RequireStatic(binary);
+        RequireStatic(Busybox);
+        var b1 = Cluster.Vips["b1"];
+        foreach (var name in NamesOfB1)
+        {
+            var go = await Cluster.RunProgramInAsync("auto", "a1", Timeout, binary, "resolve", name);
+            output.WriteLine(go.ToString());
+            Assert.True(go.ExitCode == 0, go.ToString());
+            Assert.Equal($"ADDR {b1}\nPTR b1.b.it.", go.StandardOutput.TrimEnd());
+        }
+
+        var unknown = await Cluster.RunProgramInAsync("auto", "a1", Timeout, binary, "resolve", "zz.b.it");
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("no such host", unknown.StandardOutput, StringComparison.Ordinal);
+
+        var nslookup = await Cluster.RunProgramInAsync("auto", "a2", Timeout, Busybox, "nslookup", "b1.b.it");
+        output.WriteLine(nslookup.ToString());
+        Assert.True(nslookup.ExitCode == 0, nslookup.ToString());
+        Assert.Contains($"Address: {b1}", nslookup.StandardOutput, StringComparison.Ordinal);
+
+        var root = Directory.CreateTempSubdirectory("isthmus-httpd-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(root, "name.txt"), "found by name\n");
+        var httpd = Cluster.StartProgramIn("auto", "b1", Busybox, "httpd", "-f", "-vv", "-p", "8082", "-h", root);
+        try
+        {
+            await WaitListeningAsync("b1", 8082);
+            var wget = await Cluster.RunProgramInAsync("auto", "a1", Timeout, Busybox, "wget", "-q", "-O", "-", "http://b1.b.it:8082/name.txt");
+            output.WriteLine(wget.ToString());
+            Assert.True(wget.ExitCode == 0, wget.ToString());
+            Assert.Equal("found by name", wget.StandardOutput.TrimEnd());
+        }
+        finally
+        {
+            await httpd.StopAsync();
+            Directory.Delete(root, recursive: true);
+        }
+    });
+
+    /// <summary>
+    /// A dynamically linked Go program still makes its socket calls itself, so LD_PRELOAD would never see
+    /// them: the default mode (auto) recognises Go's build-id note and supervises it.
+    /// </summary>
+    [Fact]
+    public Task DynamicGoProgram_DefaultMode_IsSupervised_ResolvesAndConnectsByName() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var binary = await DynamicGoHttp.Value;
+        var kind = Isthmus.Interpose.ProgramKind.Inspect(binary);
+        Assert.True(kind.IsElf && !kind.IsStatic && kind.IsGo, $"{binary}: expected a dynamically linked Go program, got {kind}");
+        var (a1, b1) = (Cluster.Vips["a1"], Cluster.Vips["b1"]);
+
+        var resolve = await RunRunAsync("a1", false, Timeout, "--", binary, "resolve", "b1.b.it");
+        Assert.True(resolve.ExitCode == 0, resolve.ToString());
+        Assert.Equal($"ADDR {b1}\nPTR b1.b.it.", resolve.StandardOutput.TrimEnd());
+
+        var server = StartRun("b1", false, "--", binary, "server", "8093");
+        try
+        {
+            await server.WaitForLineAsync(l => l == "LISTENING 8093", Timeout, OutputStream.StandardOutput);
+            var client = await RunRunAsync("a1", false, Timeout, "--", binary, "client", "http://b1.b.it:8093/", "20", "4");
+            Assert.True(client.ExitCode == 0, client.ToString());
+            Assert.Contains("DONE ok=20 failed=0", client.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains($"BODIES hello {a1}\n", client.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await server.StopAsync();
         }
     });
 
@@ -271,13 +350,14 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
     }
 
     /// <summary>
-    /// Builds Overlay/Scripts/gohttp.go once per test run: standard library only, CGO_ENABLED=0 (static), GOPATH
+    /// Builds Overlay/Scripts/gohttp.go once per test run: standard library only, CGO_ENABLED=0 (static; with
+    /// <paramref name="cgo"/>, CGO_ENABLED=1: dynamically linked with libc, as distribution Go programs often are), GOPATH
     /// and GOCACHE in a temporary directory, GOTOOLCHAIN=local and GOPROXY=off (never the network).
     /// </summary>
-    private static async Task<string> BuildGoHttpAsync()
+    private static async Task<string> BuildGoHttpAsync(bool cgo)
     {
         var source = Path.Combine(AppContext.BaseDirectory, "Scripts", "gohttp.go");
-        var dir = Directory.CreateTempSubdirectory("isthmus-go-").FullName;
+        var dir = Directory.CreateTempSubdirectory(cgo ? "isthmus-go-cgo-" : "isthmus-go-").FullName;
         var binary = Path.Combine(dir, "gohttp");
         var go = File.Exists("/usr/bin/go") ? "/usr/bin/go" : "go";
         var psi = new ProcessStartInfo(go, ["build", "-o", binary, source])
@@ -287,7 +367,7 @@ public sealed class SeccompTests(OverlayFixture fixture, ITestOutputHelper outpu
             UseShellExecute = false,
             WorkingDirectory = dir,
         };
-        psi.Environment["CGO_ENABLED"] = "0";
+        psi.Environment["CGO_ENABLED"] = cgo ? "1" : "0";
         psi.Environment["GOPATH"] = Path.Combine(dir, "gopath");
         psi.Environment["GOCACHE"] = Path.Combine(dir, "gocache");
         psi.Environment["GOTOOLCHAIN"] = "local";

@@ -7,6 +7,8 @@
 //	gohttp client URL N CONNS      N GET requests over at most CONNS parallel keep-alive connections;
 //	                               prints "LOCAL IP:PORT" per new connection and "DONE ok=.. failed=.. conns=.."
 //	                               (exit 1 if any request failed or a body named another address).
+//	gohttp resolve NAME            Go's own resolver (no libc): "ADDR IP" per address of NAME, then
+//	                               "PTR NAME" per name of the first address; "ERROR ..." and exit 1 if not found.
 package main
 
 import (
@@ -33,7 +35,10 @@ func main() {
 		conns, _ := strconv.Atoi(os.Args[4])
 		os.Exit(client(os.Args[2], n, conns))
 	}
-	fmt.Fprintln(os.Stderr, "usage: gohttp server PORT | gohttp client URL N CONNS")
+	if len(os.Args) >= 3 && os.Args[1] == "resolve" {
+		os.Exit(resolve(os.Args[2]))
+	}
+	fmt.Fprintln(os.Stderr, "usage: gohttp server PORT | gohttp client URL N CONNS | gohttp resolve NAME")
 	os.Exit(2)
 }
 
@@ -121,6 +126,26 @@ func client(url string, n, conns int) int {
 	fmt.Printf("DONE ok=%d failed=%d conns=%d\n", ok, failed, newConns)
 	if failed != 0 || len(seen) != 1 {
 		return 1
+	}
+	return 0
+}
+
+func resolve(name string) int {
+	addrs, err := net.LookupHost(name)
+	if err != nil {
+		fmt.Println("ERROR", err)
+		return 1
+	}
+	for _, a := range addrs {
+		fmt.Println("ADDR", a)
+	}
+	names, err := net.LookupAddr(addrs[0])
+	if err != nil {
+		fmt.Println("ERROR", err)
+		return 1
+	}
+	for _, n := range names {
+		fmt.Println("PTR", n)
 	}
 	return 0
 }
