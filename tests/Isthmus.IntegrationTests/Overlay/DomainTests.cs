@@ -87,6 +87,11 @@ public sealed partial class DomainTests(ITestOutputHelper output)
                 Assert.Equal("OK", await ProbeAsync(cluster, "a2", "tcp", cluster.Vips["a1"], "7500"));
                 Assert.Equal($"RESOLVED {cluster.Vips["a2"]}", await ProbeAsync(cluster, "a1", "resolve", "a2"));
                 await cluster.Routers["b"].WaitForLineAsync(l => l.Contains("Domain table version 1 (from site a)", StringComparison.Ordinal), Timeout);
+                // A change the table refuses is a bad argument (exit 2) and changes nothing.
+                var bad = await cluster.AdminAsync("domain", "add", "nope", "a1");
+                Assert.Equal(2, bad.ExitCode);
+                Assert.Contains("no domain 'nope'", bad.StandardError, StringComparison.Ordinal);
+
                 var list = await cluster.AdminAtAsync("b", "domain", "list");
                 Assert.Equal(0, list.ExitCode);
                 Assert.Contains("domain table version 1", list.StandardOutput, StringComparison.Ordinal);
@@ -235,6 +240,11 @@ public sealed partial class DomainTests(ITestOutputHelper output)
                     Assert.Equal(1, stolen.ExitCode);
                     Assert.Contains("[revoked]", stolen.StandardError, StringComparison.Ordinal);
                 }
+
+                // A change the table refuses is a bad argument (exit 2) and changes nothing.
+                var bad = await cluster.AdminAsync("domain", "add", "nope", "a1");
+                Assert.Equal(2, bad.ExitCode);
+                Assert.Contains("no domain 'nope'", bad.StandardError, StringComparison.Ordinal);
 
                 var list = await cluster.AdminAtAsync("b", "domain", "list");
                 Assert.Contains("revoked: b1", list.StandardOutput, StringComparison.Ordinal);
