@@ -61,6 +61,23 @@ internal sealed class DomainGuard
         return reason;
     }
 
+    /// <summary>
+    /// Registers a stream that passed <see cref="CheckStream"/> and is about to be relayed. Checked again once
+    /// registered: a change that came while the stream was being dialled has swept without it.
+    /// </summary>
+    public IDisposable Track(LegHeader header, Core.Relay.RelayEndpoint inbound, Core.Relay.RelayEndpoint outbound)
+    {
+        var registration = Streams.Register(header.StreamId, header.Source.Address, header.Destination.Address, inbound, outbound);
+        if (!Allows(header.Source.Address, header.Destination.Address))
+        {
+            _logger.LogInformation("Ended stream {Stream} {Src} -> {Dst} as it opened: domain table version {Version} forbids it", header.StreamId, header.Source, header.Destination, _domains.Current.Version);
+            inbound.Abort();
+            outbound.Abort();
+        }
+
+        return registration;
+    }
+
     /// <summary>Whether a datagram may pass; a refusal is counted, and logged at most every 5 s per pair (UDP may be flooded).</summary>
     public bool AllowDatagram(VirtualEndpoint source, VirtualEndpoint destination)
     {

@@ -117,7 +117,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
 
         context.Metrics.StreamOpened();
         logger.LogDebug("Stream {Stream} {Src} -> {Dst} open", header.StreamId, header.Source, header.Destination);
-        using var live = Domains?.Streams.Register(header.StreamId, header.Source.Address, header.Destination.Address, inbound, dial.Endpoint);
+        using var live = Domains?.Track(header, inbound, dial.Endpoint);
         var result = await StreamRelay.RunAsync(inbound, dial.Endpoint, cancellationToken).ConfigureAwait(false);
         context.Metrics.Relayed(result.BytesAToB + result.BytesBToA);
         logger.LogDebug("Stream {Stream} closed: {Up} B up, {Down} B down{Failed}", header.StreamId, result.BytesAToB, result.BytesBToA, result.Failed ? ", reset" : "");
