@@ -6,6 +6,7 @@ var root = new RootCommand("Isthmus: personal clusters across HPC sites, one pri
 root.Subcommands.Add(ClusterCommands.Create());
 root.Subcommands.Add(RouterCommand.Create());
 root.Subcommands.Add(NodeCommand.Create());
+root.Subcommands.Add(DomainCommands.Create());
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ResolveCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());

@@ -11,7 +11,7 @@ namespace Isthmus.Router;
 /// leg (this site) or to the destination site's peer link. Every queue is bounded and a full one drops,
 /// as an IP router does; a datagram whose source is not its sender's VIP (or subnet) is dropped as spoofed.
 /// </summary>
-internal sealed class DatagramSwitch(RouterContext context, PeerLinks peers, ILogger logger)
+internal sealed class DatagramSwitch(RouterContext context, PeerLinks peers, DomainGuard guard, ILogger logger)
 {
     private readonly ConcurrentDictionary<uint, NodeDatagramLeg> _nodes = new();
 
@@ -59,6 +59,12 @@ internal sealed class DatagramSwitch(RouterContext context, PeerLinks peers, ILo
             return;
         }
 
+        // The source's router checked already; checked again here, where the destination's identity is certain.
+        if (!guard.AllowDatagram(src, dst))
+        {
+            return;
+        }
+
         DeliverLocal(dst, body);
     }
 
@@ -72,6 +78,11 @@ internal sealed class DatagramSwitch(RouterContext context, PeerLinks peers, ILo
         if (src.Address != session.Vip)
         {
             Drop($"node {session.Name} ({IPv4.Format(session.Vip)}) claimed source {src}");
+            return;
+        }
+
+        if (!guard.AllowDatagram(src, dst))
+        {
             return;
         }
 

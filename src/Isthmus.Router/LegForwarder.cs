@@ -21,6 +21,9 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
     /// <summary>Serves a peer router's link once authenticated (set by the router): site name, link.</summary>
     public Func<string, RelayEndpoint, CancellationToken, Task>? ServePeerLink { get; set; }
 
+    /// <summary>Communication domains: refuses streams between nodes that share none, registers relayed streams (set by the router).</summary>
+    public DomainGuard? Domains { get; set; }
+
     /// <summary>A datagram leg (from a node, on the LAN) or a peer link (from a router, on the WAN): answer, then hand over.</summary>
     private async Task ServeLinkAsync(LegHeader header, RelayEndpoint inbound, LegSource source, CancellationToken cancellationToken)
     {
@@ -89,6 +92,14 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return;
         }
 
+        if (Domains?.CheckStream(header) is not null)
+        {
+            // EHOSTUNREACH to the program: a node outside its domains looks like a VIP nobody holds.
+            await LegConnector.TryReplyAsync(inbound, LegStatus.HostUnreachable, cancellationToken).ConfigureAwait(false);
+            await inbound.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
         var dial = await DialNextHopAsync(header, source, cancellationToken).ConfigureAwait(false);
         if (dial.Endpoint is null)
         {
@@ -112,6 +123,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
 
         context.Metrics.StreamOpened();
         logger.LogDebug("Stream {Stream} {Src} -> {Dst} open", header.StreamId, header.Source, header.Destination);
+        using var live = Domains?.Track(header, inbound, dial.Endpoint);
         var result = await StreamRelay.RunAsync(inbound, dial.Endpoint, cancellationToken).ConfigureAwait(false);
         context.Metrics.Relayed(result.BytesAToB + result.BytesBToA);
         logger.LogDebug("Stream {Stream} closed: {Up} B up, {Down} B down{Failed}", header.StreamId, result.BytesAToB, result.BytesBToA, result.Failed ? ", reset" : "");

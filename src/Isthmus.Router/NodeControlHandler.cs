@@ -12,8 +12,9 @@ namespace Isthmus.Router;
 /// <summary>
 /// A node's control channel: challenge, enrolment, keepalive, leave. The channel is the lease: when it
 /// ends (or stays silent past the lease), the node is no longer reachable, but its name keeps its VIP.
+/// The same channel, answered with an <c>admin</c> message instead of <c>enrol</c>, carries one admin request.
 /// </summary>
-internal sealed class NodeControlHandler(RouterContext context, RouterDirectory directory, ILogger logger)
+internal sealed class NodeControlHandler(RouterContext context, RouterDirectory directory, DomainState domains, AdminHandler admin, ILogger logger)
 {
     private readonly Core.Logging.RateLimitedLog _offenders = new(logger);
 
@@ -91,8 +92,10 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
     }
 
     /// <summary>
-    /// Sends the cluster directory now and again after every change, coalescing bursts (a hundred nodes joining
-    /// cost a handful of pushes, each with the latest snapshot). Ends with the channel.
+    /// Sends the cluster directory now and again after every change of it or of the domain table, coalescing
+    /// bursts (a hundred nodes joining cost a handful of pushes, each with the latest snapshot). Ends with the
+    /// channel. A node is shown only the nodes it shares a domain with (and itself): names outside its domains
+    /// do not resolve.
     /// </summary>
     private async Task PushDirectoryAsync(ControlChannel channel, NodeSession session, CancellationToken cancellationToken)
     {
@@ -109,14 +112,19 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
             }
         }
 
+        void DomainsChanged(Core.Domains.DomainTable previous, Core.Domains.DomainTable current) => Signal();
         directory.Changed += Signal;
+        domains.Changed += DomainsChanged;
         try
         {
+            var self = new Core.Domains.NodeRef(session.Name, context.Site.Name);
             while (true)
             {
                 await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
                 var snapshot = directory.Snapshot;
-                await channel.SendAsync(new ControlMessage { Type = ControlMessage.Directory, Nodes = Core.Naming.DirectoryCodec.ToWire(snapshot.Entries) }, cancellationToken).ConfigureAwait(false);
+                var table = domains.Current;
+                var visible = snapshot.Entries.Where(e => e.Vip == session.Vip || table.Shares(self, new Core.Domains.NodeRef(e.Name, e.Site)));
+                await channel.SendAsync(new ControlMessage { Type = ControlMessage.Directory, Nodes = Core.Naming.DirectoryCodec.ToWire(visible) }, cancellationToken).ConfigureAwait(false);
                 await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
             }
         }
@@ -131,6 +139,7 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
         finally
         {
             directory.Changed -= Signal;
+            domains.Changed -= DomainsChanged;
         }
     }
 
@@ -143,6 +152,12 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
         var enrol = await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false);
         if (enrol is null)
         {
+            return null;
+        }
+
+        if (enrol.Type == ControlMessage.Admin)
+        {
+            await admin.ServeAsync(channel, nonce, enrol, remote, deadline.Token).ConfigureAwait(false);
             return null;
         }
 
@@ -183,6 +198,14 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
             return null;
         }
 
+        // Checked after both proofs, so that only a holder of the enrol secret and of the key learns it is revoked.
+        var table = domains.Current;
+        if (table.IsRevoked(new Core.Domains.NodeRef(enrol.Name, context.Site.Name)) || table.IsKeyRevoked(enrol.PublicKey))
+        {
+            await RefuseAsync(channel, remote, enrol.Name, "revoked", $"node '{enrol.Name}' or its key is revoked in this cluster ('isthmus node revoke')", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
         if (!ushort.TryParse(enrol.DataEndpoint, out var dataPort) || dataPort == 0)
         {
             await RefuseAsync(channel, remote, enrol.Name, "bad-request", "data endpoint must be a port number", cancellationToken).ConfigureAwait(false);
@@ -211,6 +234,14 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
         }
 
         var session = outcome.Session;
+        if (domains.Current.IsRevoked(new Core.Domains.NodeRef(session.Name, context.Site.Name)))
+        {
+            // Revoked while we enrolled it: the revocation's sweep ran before this session existed.
+            context.Registry.End(session, "revoked");
+            await RefuseAsync(channel, remote, enrol.Name, "revoked", $"node '{enrol.Name}' is revoked in this cluster ('isthmus node revoke')", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
         await channel.SendAsync(new ControlMessage
         {
             Type = ControlMessage.Enrolled,

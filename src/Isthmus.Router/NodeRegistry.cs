@@ -136,6 +136,34 @@ public sealed class NodeRegistry
         }
     }
 
+    /// <summary>Ends the live session of <paramref name="name"/>, if any (its control channel and datagram leg close); false if none.</summary>
+    public bool EndByName(string name, string reason)
+    {
+        NodeSession? session = null;
+        lock (_lock)
+        {
+            if (_bindings.TryGetValue(name, out var binding) && _liveByVip.TryGetValue(binding.Vip, out session))
+            {
+                _liveByVip.Remove(session.Vip);
+                _liveById.Remove(session.Id);
+                _logger.LogInformation("Node {Node} ({Vip}) left: {Reason}", session.Name, IPv4.Format(session.Vip), reason);
+            }
+        }
+
+        session?.Ended.Cancel();
+        return session is not null;
+    }
+
+    /// <summary>The keys (base64 SPKI) bound to the names <paramref name="select"/> picks.</summary>
+    public IReadOnlyList<string> KeysOf(Func<string, bool> select)
+    {
+        ArgumentNullException.ThrowIfNull(select);
+        lock (_lock)
+        {
+            return [.. _bindings.Where(b => select(b.Key)).Select(b => b.Value.PublicKey)];
+        }
+    }
+
     public bool TryGetLive(uint vip, out NodeSession session)
     {
         lock (_lock)

@@ -12,7 +12,10 @@ namespace Isthmus.Router;
 /// Persistent links to the other sites' routers, one per direction: this router dials every peer and sends on
 /// its own link (this site's directory, then datagrams), and reads what peers send on the links they dialled.
 /// One direction per connection keeps both ends symmetric: no tie-breaking, no crossed dials. Links come back
-/// with backoff (200 ms doubling to 5 s) after any failure.
+/// with backoff (200 ms doubling to 5 s) after any failure. The domain table travels the same way: sent when a
+/// link comes up and after every change (made here or adopted from a peer), and adopted from a peer when newer,
+/// so a change reaches every router directly from where it was made, and any router that missed it gets it
+/// from the first peer whose link comes back.
 /// </summary>
 internal sealed class PeerLinks
 {
@@ -20,16 +23,19 @@ internal sealed class PeerLinks
     private static readonly TimeSpan MaxRetry = TimeSpan.FromSeconds(5);
     private readonly RouterContext _context;
     private readonly RouterDirectory _directory;
+    private readonly DomainState _domains;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, LinkFrameWriter> _outgoing = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _wake = new(StringComparer.Ordinal);
 
-    public PeerLinks(RouterContext context, RouterDirectory directory, ILogger logger)
+    public PeerLinks(RouterContext context, RouterDirectory directory, DomainState domains, ILogger logger)
     {
         _context = context;
         _directory = directory;
+        _domains = domains;
         _logger = logger;
         directory.LocalChanged += AnnounceDirectory;
+        domains.Changed += (_, current) => Announce(DomainsFrame(current));
     }
 
     /// <summary>Keeps an outgoing link to every other site until cancelled.</summary>
@@ -60,6 +66,14 @@ internal sealed class PeerLinks
                         break;
                     case LinkFrameType.Datagram:
                         onDatagram(type, body);
+                        break;
+                    case LinkFrameType.Domains:
+                        var table = Core.Domains.DomainTableCodec.Decode(body);
+                        if (!_domains.TryAdopt(table, $"from site {site}"))
+                        {
+                            _logger.LogDebug("Domain table version {Version} from site {Site}: not newer than ours", table.Version, site);
+                        }
+
                         break;
                     default:
                         throw new ProtocolException($"unknown frame type {(byte)type}");
@@ -109,6 +123,8 @@ internal sealed class PeerLinks
         var writer = new LinkFrameWriter();
         writer.TrySend(DirectoryFrame());
         _outgoing[site.Name] = writer;
+        // Read after registering: a change made meanwhile is either announced on this writer or read here.
+        writer.TrySend(DomainsFrame(_domains.Current));
         _logger.LogInformation("Peer link to site {Site} up", site.Name);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var reason = "closed by the peer";
@@ -161,9 +177,12 @@ internal sealed class PeerLinks
 
     private byte[] DirectoryFrame() => LinkFrame.Create(LinkFrameType.Directory, DirectoryCodec.Encode(_directory.LocalEntries()));
 
-    private void AnnounceDirectory()
+    private static byte[] DomainsFrame(Core.Domains.DomainTable table) => LinkFrame.Create(LinkFrameType.Domains, Core.Domains.DomainTableCodec.Encode(table));
+
+    private void AnnounceDirectory() => Announce(DirectoryFrame());
+
+    private void Announce(byte[] frame)
     {
-        var frame = DirectoryFrame();
         foreach (var writer in _outgoing.Values)
         {
             writer.TrySend(frame);

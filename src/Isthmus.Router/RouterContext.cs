@@ -23,6 +23,9 @@ public sealed class RouterContext
 
     public required NodeRegistry Registry { get; init; }
 
+    /// <summary><c>DIR/state/SITE</c>: the registry's bindings and the domain table live here.</summary>
+    public required string StateDirectory { get; init; }
+
     public ReplayGuard Replays { get; } = new();
 
     public RouterMetrics Metrics { get; } = new();

@@ -11,6 +11,9 @@ public sealed class RouterMetrics
     private long _datagramsDropped;
     private long _handshakesFailed;
     private readonly List<Core.Relay.HandshakeGuard> _guards = [];
+    private long _domainStreamsRefused;
+    private long _domainDatagramsRefused;
+    private long _streamsEndedByDomains;
 
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
@@ -62,6 +65,27 @@ public sealed class RouterMetrics
 
     public long HandshakesEvicted => Handshakes().Evicted;
 
+    public long DomainStreamsRefused => Interlocked.Read(ref _domainStreamsRefused);
+
+    public long DomainDatagramsRefused => Interlocked.Read(ref _domainDatagramsRefused);
+
+    public long StreamsEndedByDomains => Interlocked.Read(ref _streamsEndedByDomains);
+
+    /// <summary>A stream or datagram between nodes that share no domain (or with a revoked node) was refused.</summary>
+    public void DomainRefused(bool datagram)
+    {
+        if (datagram)
+        {
+            Interlocked.Increment(ref _domainDatagramsRefused);
+        }
+        else
+        {
+            Interlocked.Increment(ref _domainStreamsRefused);
+        }
+    }
+
+    public void StreamEndedByDomains() => Interlocked.Increment(ref _streamsEndedByDomains);
+
     /// <summary>The Prometheus exposition of these counters and the live node count.</summary>
     public string Render(string site, int liveNodes)
     {
@@ -77,6 +101,9 @@ public sealed class RouterMetrics
         .Counter("isthmus_router_handshakes_timed_out_total", "Connections shut down for not completing their handshake within the deadline.", handshakes.TimedOut, $"site=\"{site}\"")
         .Counter("isthmus_router_handshakes_evicted_total", "Connections in their handshake shut down to make room (too many pending on a listener).", handshakes.Evicted, $"site=\"{site}\"")
         .Gauge("isthmus_router_handshakes_pending", "Connections in their handshake now, all listeners.", handshakes.Pending, $"site=\"{site}\"")
+        .Counter("isthmus_router_domain_streams_refused_total", "Streams refused because the nodes share no domain (or one is revoked).", DomainStreamsRefused, $"site=\"{site}\"")
+        .Counter("isthmus_router_domain_datagrams_refused_total", "Datagrams dropped because the nodes share no domain (or one is revoked).", DomainDatagramsRefused, $"site=\"{site}\"")
+        .Counter("isthmus_router_streams_ended_total", "Established streams reset because a domain change or a revocation forbids them.", StreamsEndedByDomains, $"site=\"{site}\"")
         .Gauge("isthmus_router_nodes_live", "Nodes enrolled now.", liveNodes, $"site=\"{site}\"")
         .ToString();
     }

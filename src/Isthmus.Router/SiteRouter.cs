@@ -30,11 +30,16 @@ public sealed class SiteRouter
         _logger = loggerFactory.CreateLogger("isthmus.router");
         _offenders = new RateLimitedLog(_logger);
         var directory = new RouterDirectory(context, loggerFactory.CreateLogger("isthmus.router.directory"));
-        _peers = new PeerLinks(context, directory, loggerFactory.CreateLogger("isthmus.router.peers"));
-        var datagrams = new DatagramSwitch(context, _peers, loggerFactory.CreateLogger("isthmus.router.udp"));
-        _control = new NodeControlHandler(context, directory, loggerFactory.CreateLogger("isthmus.router.control"));
+        var domainLogger = loggerFactory.CreateLogger("isthmus.router.domains");
+        var domains = new DomainState(context.StateDirectory, Core.Domains.DomainTable.FromClusterFile(context.Cluster), domainLogger);
+        var guard = new DomainGuard(context, domains, directory, new LiveStreams(), domainLogger);
+        _peers = new PeerLinks(context, directory, domains, loggerFactory.CreateLogger("isthmus.router.peers"));
+        var datagrams = new DatagramSwitch(context, _peers, guard, loggerFactory.CreateLogger("isthmus.router.udp"));
+        var admin = new AdminHandler(context, domains, loggerFactory.CreateLogger("isthmus.router.admin"));
+        _control = new NodeControlHandler(context, directory, domains, admin, loggerFactory.CreateLogger("isthmus.router.control"));
         _forwarder = new LegForwarder(context, loggerFactory.CreateLogger("isthmus.router.relay"))
         {
+            Domains = guard,
             ServeDatagramLeg = datagrams.ServeNodeAsync,
             ServePeerLink = (site, link, ct) =>
             {
@@ -64,6 +69,7 @@ public sealed class SiteRouter
             EnrolSecret = dir.LoadEnrolSecret(),
             RouterSecret = dir.LoadRouterSecret(),
             Registry = new NodeRegistry(dir.StateDirectory(siteName), site.Subnet, loggerFactory.CreateLogger("isthmus.router.registry")),
+            StateDirectory = dir.StateDirectory(siteName),
         };
     }
 

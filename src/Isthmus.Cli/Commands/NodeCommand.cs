@@ -21,6 +21,7 @@ internal static class NodeCommand
         {
             dir, site, name, vip, socks, logLevel, logFormat,
         };
+        command.Subcommands.Add(RevokeCommand());
         command.SetAction(async (result, _) =>
         {
             using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
@@ -50,6 +51,23 @@ internal static class NodeCommand
             }
 
             return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>isthmus node revoke NODE</c>: cluster-wide, through one router (which tells the others).</summary>
+    private static Command RevokeCommand()
+    {
+        var admin = new AdminOptions();
+        var node = new Argument<string>("NODE") { Description = "The node: NODE (that name at every site) or NODE.SITE." };
+        var command = new Command("revoke", "Revoke a node cluster-wide: its session and streams end, its name and key can no longer enrol, every router refuses its traffic.") { node };
+        admin.AddTo(command);
+        command.SetAction((result, ct) =>
+        {
+            var name = result.GetValue(node)!;
+            var table = admin.Send(result, new Core.Wire.AdminRequest { Op = Core.Wire.AdminRequest.NodeRevoke, Nodes = [name] }, ct);
+            result.InvocationConfiguration.Output.WriteLine($"revoked {name} (domain table version {table.Version})");
+            return Task.FromResult(0);
         });
         return command;
     }

@@ -1,4 +1,5 @@
 using Isthmus.Core.Addressing;
+using Isthmus.Core.Domains;
 using Isthmus.Core.Security;
 
 namespace Isthmus.Core.Config;
@@ -19,11 +20,17 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
           node_hostname = true makes gethostname() in interposed programs return the node's name.
         [sites.NAME]: subnet is the site's part of the network (.1 is its router, nodes get .2 up);
           wan is where the other sites' routers reach this site's router, lan where its nodes reach it.
+        [domains]: NAME = ["node", "node.site", "*"]: communication domains, the nodes that may talk to one another
+          (no [domains] table: every node in one domain). Routers read it at their first start; later changes are
+          made with 'isthmus domain ...' and kept in state/SITE/domains.json, which then wins over this table.
         Hand edits are fine while no router runs; 'isthmus cluster add-site' rewrites this file and its comments.
         """;
 
     private static readonly string[] ClusterKeys = ["name", "id", "network", "image", "wan_encryption", "node_hostname"];
     private static readonly string[] SiteKeys = ["subnet", "wan", "lan"];
+
+    /// <summary>The <c>[domains]</c> table in file order, or null when the file has none (every node in one domain).</summary>
+    public IReadOnlyList<DomainSettings>? Domains { get; init; }
 
     /// <summary>The address plan of the cluster network and its loopback image.</summary>
     public VirtualNetwork VirtualNetwork => new(Cluster.Network, Cluster.ImageBase);
@@ -71,6 +78,15 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
                 .Value("lan", site.Lan.ToString());
         }
 
+        if (Domains is not null)
+        {
+            w.BlankLine().Table("domains");
+            foreach (var domain in Domains)
+            {
+                w.Value(domain.Name, domain.Members);
+            }
+        }
+
         return w.ToString();
     }
 
@@ -96,14 +112,14 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         var root = document.Root;
         foreach (var value in root.Values)
         {
-            throw value.Error($"unknown key '{value.Key}': keys belong under [cluster] or [sites.NAME]");
+            throw value.Error($"unknown key '{value.Key}': keys belong under [cluster] or [sites.NAME] (domains under [domains])");
         }
 
         foreach (var (name, table) in root.Tables)
         {
-            if (name is not ("cluster" or "sites"))
+            if (name is not ("cluster" or "sites" or "domains"))
             {
-                throw new ConfigException(document.File, LineOf(table), $"unknown table [{table.Name}]: the tables are [cluster] and [sites.NAME]");
+                throw new ConfigException(document.File, LineOf(table), $"unknown table [{table.Name}]: the tables are [cluster], [sites.NAME] and [domains]");
             }
         }
 
@@ -133,12 +149,14 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
             throw new ConfigException(document.File, line, problem.Site is null ? problem.Reason : $"[sites.{problem.Site}]: {problem.Reason}");
         }
 
-        return new ClusterFile(cluster, sites);
+        var domains = root.GetTable("domains") is { } domainsTable ? ReadDomains(domainsTable, sites) : null;
+        return new ClusterFile(cluster, sites) { Domains = domains };
     }
 
-    /// <summary>Whether both files have equal settings and equal sites in the same order.</summary>
+    /// <summary>Whether both files have equal settings, equal sites in the same order and equal domains.</summary>
     public bool Equals(ClusterFile? other) =>
-        other is not null && Cluster == other.Cluster && Sites.SequenceEqual(other.Sites);
+        other is not null && Cluster == other.Cluster && Sites.SequenceEqual(other.Sites)
+        && (Domains is null ? other.Domains is null : other.Domains is not null && Domains.SequenceEqual(other.Domains));
 
     /// <inheritdoc/>
     public override int GetHashCode()
@@ -208,6 +226,57 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         var wan = ReadHostPort(Required(table, "wan", "where other routers reach this one, like wan = \"198.51.100.7:7000\"", index, lines, where));
         var lan = ReadHostPort(Required(table, "lan", "where this site's nodes reach its router, like lan = \"10.0.0.1:7001\"", index, lines, where));
         return new SiteSettings(name, subnet, wan, lan);
+    }
+
+    /// <summary>
+    /// <c>[domains]</c>: <c>NAME = [members]</c> lines, or <c>[domains.NAME]</c> tables with <c>nodes = [members]</c>.
+    /// A <c>NODE.SITE</c> member must name a site of this file; a domain may be empty (nodes are added at run time).
+    /// </summary>
+    private static List<DomainSettings> ReadDomains(TomlTable table, IReadOnlyList<SiteSettings> sites)
+    {
+        var result = new List<DomainSettings>();
+        foreach (var (name, node) in table.Entries)
+        {
+            TomlValue members;
+            if (node is TomlTable sub)
+            {
+                CheckKeys(sub, ["nodes"], $"[domains.{name}]");
+                members = sub.GetValue("nodes") ?? throw new ConfigException(table.File, LineOf(sub), $"[domains.{name}] has no 'nodes' (like nodes = [\"a1\", \"b1\"])");
+            }
+            else
+            {
+                members = (TomlValue)node;
+            }
+
+            if (!DnsLabel.IsValid(name))
+            {
+                throw members.Error($"domain name '{name}' is not allowed: use {DnsLabel.Rule}");
+            }
+
+            var list = members.AsStringArray();
+            foreach (var member in list)
+            {
+                if (!DomainMember.IsValid(member))
+                {
+                    throw members.Error($"domain '{name}': '{member}' is not a node: use {DomainMember.Rule}");
+                }
+
+                if (DomainMember.SiteOf(member) is { } site && sites.All(s => s.Name != site))
+                {
+                    throw members.Error($"domain '{name}': '{member}' names site '{site}', which is not in this file");
+                }
+            }
+
+            result.Add(new DomainSettings(name, list));
+        }
+
+        if (result.Count == 0)
+        {
+            throw new ConfigException(table.File, LineOf(table) > 0 ? LineOf(table) : table.Line,
+                "[domains] names no domain: remove it to keep every node in one domain, or add NAME = [\"node\", ...]");
+        }
+
+        return result;
     }
 
     private static HostPort ReadHostPort(TomlValue value) =>

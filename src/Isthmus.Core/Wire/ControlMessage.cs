@@ -17,6 +17,12 @@ public sealed record ControlMessage
     public const string Leave = "leave";
     public const string Directory = "directory";
 
+    /// <summary>CLI → router, instead of <see cref="Enrol"/>: an authenticated administrative request (see <see cref="AdminRequest"/>).</summary>
+    public const string Admin = "admin";
+
+    /// <summary>Router → CLI: the domain table after the request was applied.</summary>
+    public const string AdminResult = "admin-result";
+
     [JsonPropertyName("type")]
     public required string Type { get; init; }
 
@@ -55,6 +61,14 @@ public sealed record ControlMessage
 
     [JsonPropertyName("message")]
     public string? Message { get; init; }
+
+    /// <summary>For <see cref="Admin"/>: the request as JSON text (the proof covers these exact bytes).</summary>
+    [JsonPropertyName("request")]
+    public string? Request { get; init; }
+
+    /// <summary>For <see cref="AdminResult"/>: the domain table as JSON text.</summary>
+    [JsonPropertyName("table")]
+    public string? Table { get; init; }
 
     /// <summary>For <see cref="Directory"/>: every node of the cluster the router knows of (router → node, on change).</summary>
     [JsonPropertyName("nodes")]

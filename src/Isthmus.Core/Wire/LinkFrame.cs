@@ -75,4 +75,7 @@ public enum LinkFrameType : byte
 {
     Datagram = 1,
     Directory = 2,
+
+    /// <summary>Peer links only: the sender's domain table (JSON, see <c>DomainTableCodec</c>), on link-up and after every change.</summary>
+    Domains = 3,
 }

@@ -121,6 +121,12 @@ public sealed class NegativeTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains("already enrolled", sameName.StandardError, StringComparison.Ordinal);
         Assert.Equal("", sameName.StandardOutput);
 
+        // The same name with another key (a cluster directory without b1's nodes/b1.key): the binding's key decides.
+        var otherKey = await Cluster.Host("b2").RunAsync(IsthmusPaths.Isthmus, ["node", CopyCluster("other-key"), "--site", "b", "--name", "b1"], Timeout, elsewhere);
+        output.WriteLine(otherKey.ToString());
+        Assert.Equal(1, otherKey.ExitCode);
+        Assert.Contains("[name-taken]", otherKey.StandardError, StringComparison.Ordinal);
+
         var sameVip = await Cluster.IsthmusAsync(Cluster.Host("b2"), Timeout, "node", Cluster.ClusterDirectory, "--site", "b", "--name", "b9", "--vip", Cluster.Vips["b1"]);
         Assert.Equal(1, sameVip.ExitCode);
         Assert.Contains("belongs to node 'b1'", sameVip.StandardError, StringComparison.Ordinal);

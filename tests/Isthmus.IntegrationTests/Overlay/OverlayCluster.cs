@@ -50,12 +50,14 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     /// Extra keys for the cluster file's <c>[cluster]</c> table, as TOML values (for example
     /// <c>["node_hostname"] = "true"</c>), written after the sites are added and before anything reads the file.
     /// </param>
+    /// <param name="clusterFileTail">TOML appended to the cluster file before anything reads it (e.g. a <c>[domains]</c> table).</param>
     public static async Task<OverlayCluster> StartAsync(
         ITestOutputHelper? log,
         int sites = 2,
         int nodesPerSite = 2,
         bool wanEncryption = true,
-        IReadOnlyDictionary<string, string>? clusterSettings = null)
+        IReadOnlyDictionary<string, string>? clusterSettings = null,
+        string? clusterFileTail = null)
     {
         TopologyRequirements.EnsureRoot();
         var topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(sites, nodesPerSite), log).ConfigureAwait(false);
@@ -67,6 +69,12 @@ public sealed partial class OverlayCluster : IAsyncDisposable
             if (clusterSettings is { Count: > 0 })
             {
                 await cluster.AddClusterSettingsAsync(clusterSettings).ConfigureAwait(false);
+            }
+
+            if (clusterFileTail is not null)
+            {
+                await File.AppendAllTextAsync(Path.Combine(cluster.ClusterDirectory, "cluster.toml"), "\n" + clusterFileTail + "\n").ConfigureAwait(false);
+                log?.WriteLine($"cluster file tail: {clusterFileTail}");
             }
 
             foreach (var site in topology.SiteList)
@@ -118,6 +126,13 @@ public sealed partial class OverlayCluster : IAsyncDisposable
 
     public Task<CommandResult> IsthmusAsync(NetNamespace where, TimeSpan timeout, params string[] args) =>
         where.RunAsync(IsthmusPaths.Isthmus, args, timeout, Environment);
+
+    /// <summary>Runs an admin command (<c>isthmus domain …</c>, <c>isthmus node revoke …</c>) from site a's gateway, which asks router a.</summary>
+    public Task<CommandResult> AdminAsync(params string[] args) => AdminAtAsync(Topology.SiteList[0].Name, args);
+
+    /// <summary>Runs an admin command from <paramref name="site"/>'s gateway, asking that site's router.</summary>
+    public Task<CommandResult> AdminAtAsync(string site, params string[] args) =>
+        IsthmusAsync(Site(site).Gateway, TimeSpan.FromSeconds(60), [.. args, "--cluster", ClusterDirectory, "--site", site]);
 
     public HostProcess StartIsthmus(NetNamespace where, params string[] args) => where.Start(IsthmusPaths.Isthmus, args, Environment);
 
