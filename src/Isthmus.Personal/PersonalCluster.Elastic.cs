@@ -16,6 +16,8 @@ public sealed partial class PersonalCluster
         {
             await SubmitAsync(site, progress, cancellationToken).ConfigureAwait(false);
         }
+
+        await UpdateAsync(r => r.Site(site).Floor = r.Proxies.Count(p => p.Site == site), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -36,6 +38,9 @@ public sealed partial class PersonalCluster
             throw new UserException($"site {site} has {victims.Count} proxies, cannot release {count}");
         }
 
+        // Lower the floor first, so that the manager does not replace the nodes being released.
+        var remaining = Record.Proxies.Count(p => p.Site == site) - count;
+        await UpdateAsync(r => r.Site(site).Floor = remaining, cancellationToken).ConfigureAwait(false);
         var notes = new List<string>();
         foreach (var proxy in victims)
         {
@@ -71,12 +76,21 @@ public sealed partial class PersonalCluster
         var notes = new List<string>();
         await Slurm.ScontrolAsync(cancellationToken, "update", "nodename=" + node, "state=drain", "reason=isthmus " + why).ConfigureAwait(false);
         var jobs = await SafeJobsAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var job in jobs.Where(j => j.State is "RUNNING" or "COMPLETING" or "CONFIGURING" && NodeList(j.Nodes).Contains(node)))
+        foreach (var job in jobs.Where(j => j.State is "RUNNING" or "CONFIGURING" && NodeList(j.Nodes).Contains(node)))
         {
             var requeue = await Slurm.ScontrolAsync(cancellationToken, "requeue", job.Id).ConfigureAwait(false);
             notes.Add(requeue.ExitCode == 0
                 ? $"personal job {job.Id} was running on {node}: requeued"
                 : $"personal job {job.Id} was running on {node} and could not be requeued ({requeue.FirstErrorLine()}): it ends with the node");
+        }
+
+        // A requeued job completes on the node first (its slurmd kills the tasks): let it, or the job would
+        // stay COMPLETING on a node that is gone and the node could not be deleted.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline && (await SafeJobsAsync(cancellationToken).ConfigureAwait(false))
+                   .Any(j => j.State is "RUNNING" or "COMPLETING" or "CONFIGURING" && NodeList(j.Nodes).Contains(node)))
+        {
+            await Task.Delay(500, cancellationToken).ConfigureAwait(false);
         }
 
         return notes;
@@ -157,9 +171,21 @@ public sealed partial class PersonalCluster
 
         if (HasSlurm && Record.Processes.Any(p => p.Role == "slurmctld"))
         {
-            foreach (var job in await SafeJobsAsync(cancellationToken).ConfigureAwait(false))
+            var jobs = await SafeJobsAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var job in jobs)
             {
-                notes.Add($"personal job {job.Id} ({job.State}{(job.Nodes.Length > 0 ? " on " + job.Nodes : "")}) ends with the cluster");
+                notes.Add($"personal job {job.Id} ({job.State}{(job.Nodes.Length > 0 ? " on " + job.Nodes : "")}) cancelled: it ends with the cluster");
+            }
+
+            // Cancelled while their nodes still run, so that slurmd ends their steps (slurmstepd outlives slurmd).
+            if (jobs.Count > 0)
+            {
+                await Slurm.ClientAsync("scancel", [.. jobs.Select(j => j.Id)], cancellationToken).ConfigureAwait(false);
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (DateTime.UtcNow < deadline && (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count > 0)
+                {
+                    await Task.Delay(500, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
@@ -250,7 +276,8 @@ public sealed partial class PersonalCluster
             }
 
             var live = proxies.Where(p => states[p.JobId] != ProxyJobState.Gone).ToList();
-            for (var i = live.Count; i < site.Spec.MinProxies; i++)
+            var floor = site.Record.Floor ?? site.Spec.MinProxies;
+            for (var i = live.Count; i < floor; i++)
             {
                 live.Add(await SubmitAsync(site.Name, progress, cancellationToken).ConfigureAwait(false));
             }
@@ -275,7 +302,7 @@ public sealed partial class PersonalCluster
             }
 
             var expired = Record.Proxies.Where(p => p.Site == site.Name && p.IdleSince is { } since && now - since > Spec.IdleTimeout)
-                .OrderBy(p => p.IdleSince).Take(Math.Max(0, live.Count - site.Spec.MinProxies)).ToList();
+                .OrderBy(p => p.IdleSince).Take(Math.Max(0, live.Count - floor)).ToList();
             foreach (var p in expired)
             {
                 await ReleaseAsync(site, p, "idle", progress, cancellationToken).ConfigureAwait(false);
@@ -287,12 +314,18 @@ public sealed partial class PersonalCluster
             return;
         }
 
+        // Personal nodes no proxy stands for (a delete that failed while a job was completing): delete again.
+        foreach (var orphan in slurm.Keys.Where(n => !Record.Proxies.Any(p => p.Node == n)))
+        {
+            await Slurm.ScontrolAsync(cancellationToken, "delete", "nodename=" + orphan).ConfigureAwait(false);
+        }
+
         // Pending personal jobs and no node coming: one more proxy at the first site with room.
         var pending = (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(j => j.State == "PENDING");
         var coming = Record.Proxies.Count(p => !slurm.ContainsKey(p.Node));
         if (pending > coming)
         {
-            var room = Sites.FirstOrDefault(s => Record.Proxies.Count(p => p.Site == s.Name) < s.Spec.MaxProxies);
+            var room = Sites.FirstOrDefault(s => Record.Proxies.Count(p => p.Site == s.Name) < Math.Max(s.Spec.MaxProxies, s.Record.Floor ?? 0));
             if (room is not null)
             {
                 await SubmitAsync(room.Name, progress, cancellationToken).ConfigureAwait(false);

@@ -265,10 +265,10 @@ public sealed partial class PersonalCluster
     }
 
     /// <summary>Waits until every proxy's node has joined (and, with Slurm, registered), or <paramref name="wait"/> passed.</summary>
-    public async Task<bool> WaitForNodesAsync(IClusterProgress progress, TimeSpan wait, CancellationToken cancellationToken)
+    public async Task<bool> WaitForNodesAsync(IClusterProgress progress, TimeSpan wait, CancellationToken cancellationToken, IEnumerable<string>? known = null)
     {
         var deadline = DateTime.UtcNow + wait;
-        var reported = new HashSet<string>(StringComparer.Ordinal);
+        var reported = new HashSet<string>(known ?? [], StringComparer.Ordinal);
         while (true)
         {
             var status = await ClusterStatusReader.ReadAsync(Reload(), cancellationToken).ConfigureAwait(false);

@@ -151,9 +151,10 @@ internal static class PersonalClusterCommands
 
             var cluster = PersonalCluster.Open(StateDirectory.Find(result.GetValue(state)));
             var progress = new ConsoleProgress();
+            var before = cluster.Record.Proxies.Select(p => p.Node).ToList();
             await cluster.GrowAsync(result.GetValue(site)!, n, progress, ct).ConfigureAwait(false);
             var seconds = result.GetValue(wait);
-            return seconds <= 0 || await cluster.WaitForNodesAsync(progress, TimeSpan.FromSeconds(seconds), ct).ConfigureAwait(false) ? 0 : 1;
+            return seconds <= 0 || await cluster.WaitForNodesAsync(progress, TimeSpan.FromSeconds(seconds), ct, before).ConfigureAwait(false) ? 0 : 1;
         });
         return command;
     }

@@ -69,6 +69,11 @@ public sealed class JobProxy(string workDir, string node, ILoggerFactory logging
         }
         finally
         {
+            if (children.Count > 0 && config.Manager == "slurm")
+            {
+                await LeaveSlurmAsync(self, dir).ConfigureAwait(false);
+            }
+
             for (var i = children.Count - 1; i >= 0; i--)
             {
                 await StopAsync(children[i]).ConfigureAwait(false);
@@ -93,6 +98,71 @@ public sealed class JobProxy(string workDir, string node, ILoggerFactory logging
         }
 
         return failed ? 1 : 0;
+    }
+
+    /// <summary>
+    /// Leaves the personal Slurm without leaving anything running: slurmstepd outlives slurmd by design, so
+    /// the node is first set DOWN (Slurm requeues or ends its jobs and slurmd kills their steps), the proxy
+    /// waits for the steps' sockets in the spool directory to go, and then kills whatever still carries this
+    /// node's agent socket in its environment (slurmstepd and tasks inherit it from slurmd and the TaskProlog).
+    /// </summary>
+    private async Task LeaveSlurmAsync(string self, string dir)
+    {
+        var conf = Path.Combine(dir, "etc", "slurm.conf");
+        try
+        {
+            using var scontrol = Start(self, ["run", "--node", node, "--", "/usr/bin/env", "SLURM_CONF=" + conf, "scontrol", "update",
+                "nodename=" + node, "state=down", "reason=isthmus proxy ends"]);
+            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await scontrol.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or UserException)
+        {
+            _log.LogWarning("could not set {Node} down in the personal Slurm: {Message}", node, e.Message);
+        }
+
+        var spool = Path.Combine(dir, "spool");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline && Directory.Exists(spool)
+               && Directory.EnumerateFileSystemEntries(spool, node + "_*").Any())
+        {
+            await Task.Delay(200, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var marker = "ISTHMUS_AGENT_SOCKET=" + RuntimeDirectory.SocketPath(RuntimeDirectory.Resolve(), node);
+        foreach (var pid in ProcessesWithEnvironment(marker))
+        {
+            _log.LogWarning("pid {Pid} of node {Node} still runs after the node left; killing it", pid, node);
+            Core.Native.Libc.Kill(pid, 9);
+        }
+    }
+
+    private static List<int> ProcessesWithEnvironment(string entry)
+    {
+        var found = new List<int>();
+        var self = Environment.ProcessId;
+        foreach (var d in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(d), out var pid) || pid == self)
+            {
+                continue;
+            }
+
+            try
+            {
+                var environ = File.ReadAllBytes(Path.Combine(d, "environ"));
+                if (System.Text.Encoding.UTF8.GetString(environ).Split('\0').Contains(entry))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // gone, or another user's
+            }
+        }
+
+        return found;
     }
 
     private static string MungeDirectory(string dir)

@@ -102,6 +102,12 @@ public sealed class SiteRecord
 
     [JsonPropertyName("lan")] public string? Lan { get; set; }
 
+    /// <summary>
+    /// The proxies the manager keeps at the site at least: the file's <c>min</c> at first, then what the last
+    /// <c>grow</c> or <c>shrink</c> left (the user's word wins over the file until the next <c>up</c>).
+    /// </summary>
+    [JsonPropertyName("floor")] public int? Floor { get; set; }
+
     /// <summary>The number in the next proxy's node name (SITE1, SITE2, …): names are never reused while up.</summary>
     [JsonPropertyName("next")] public int NextIndex { get; set; } = 1;
 }
