@@ -96,10 +96,13 @@ public static class ClusterStatusReader
         var sites = await Task.WhenAll(cluster.Sites.Select(s => ReadSiteAsync(s, record.Proxies.Where(p => p.Site == s.Name).ToList(), slurm, cancellationToken))).ConfigureAwait(false);
         return new ClusterStatus
         {
-            Name = record.Name, StateDirectory = cluster.State.Path, LoginVip = record.LoginVip,
+            Name = record.Name,
+            StateDirectory = cluster.State.Path,
+            LoginVip = record.LoginVip,
             Manager = cluster.Spec.Manager.Kind.ToString().ToLowerInvariant(),
             Processes = [.. record.Processes.Select(p => new ProcessStatus(p.Role, p.Pid, alive.Contains(p.Pid)))],
-            Sites = [.. sites], Events = [.. record.Events],
+            Sites = [.. sites],
+            Events = [.. record.Events],
         };
     }
 
@@ -135,9 +138,14 @@ public static class ClusterStatusReader
 
         return new SiteStatus
         {
-            Name = site.Name, Access = site.Spec.Access == AccessKind.Ssh ? $"ssh {site.Shell.Describe}" : "local",
-            Scheduler = site.Spec.Scheduler.ToString().ToLowerInvariant(), Router = router, Wan = site.Record.Wan,
-            Min = site.Spec.MinProxies, Max = site.Spec.MaxProxies, Error = error,
+            Name = site.Name,
+            Access = site.Spec.Access == AccessKind.Ssh ? $"ssh {site.Shell.Describe}" : "local",
+            Scheduler = site.Spec.Scheduler.ToString().ToLowerInvariant(),
+            Router = router,
+            Wan = site.Record.Wan,
+            Min = site.Spec.MinProxies,
+            Max = site.Spec.MaxProxies,
+            Error = error,
             Proxies = [.. proxies.Select(p => new ProxyStatus
             {
                 Node = p.Node, JobId = p.JobId,

@@ -219,8 +219,14 @@ public sealed partial class PersonalCluster
             var clusterDir = site.Spec.Access == AccessKind.Local ? State.ClusterDirectory : Path.Combine(site.WorkDir, "cluster");
             var config = new ProxyConfig
             {
-                ClusterDirectory = clusterDir, Site = site.Name, Manager = HasSlurm ? "slurm" : "none", ClusterName = Spec.Name,
-                CtldName = PersonalClusterSpec.LoginNode, CtldVip = Record.LoginVip, CtldPort = Record.CtldPort, SlurmdPort = Record.SlurmdPort,
+                ClusterDirectory = clusterDir,
+                Site = site.Name,
+                Manager = HasSlurm ? "slurm" : "none",
+                ClusterName = Spec.Name,
+                CtldName = PersonalClusterSpec.LoginNode,
+                CtldVip = Record.LoginVip,
+                CtldPort = Record.CtldPort,
+                SlurmdPort = Record.SlurmdPort,
                 Cpus = Spec.Manager.Cpus,
                 MungeKey = !HasSlurm ? null : site.Spec.Access == AccessKind.Local ? Slurm.MungeKey : Path.Combine(site.WorkDir, "munge.key"),
             };

@@ -20,8 +20,11 @@ public sealed class LocalForkScheduler : ISiteScheduler
             [site.Isthmus, "proxy", site.WorkDir, "--name", node], cancellationToken).ConfigureAwait(false);
         return new ProxyRecord
         {
-            Site = site.Name, Node = node, JobId = started.Pid.ToString(CultureInfo.InvariantCulture),
-            StartTicks = started.StartTicks, Submitted = DateTimeOffset.UtcNow,
+            Site = site.Name,
+            Node = node,
+            JobId = started.Pid.ToString(CultureInfo.InvariantCulture),
+            StartTicks = started.StartTicks,
+            Submitted = DateTimeOffset.UtcNow,
         };
     }
 

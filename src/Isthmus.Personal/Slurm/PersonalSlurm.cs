@@ -101,7 +101,10 @@ public sealed class PersonalSlurm(StateDirectory state, string isthmus)
     {
         var info = new ProcessStartInfo(interposed ? isthmus : command)
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
         };
         if (interposed)
         {
