@@ -222,6 +222,13 @@ public sealed class JobProxy(string workDir, string node, ILoggerFactory logging
             info.ArgumentList.Add(a);
         }
 
+        // A proxy that is a site's batch job carries the site's SLURM_* variables (SLURM_CONF among them):
+        // the personal Slurm's daemons must not see them.
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("SLURM", StringComparison.Ordinal)).ToList())
+        {
+            info.Environment.Remove(key);
+        }
+
         try
         {
             return Process.Start(info) ?? throw new UserException($"cannot start {file}", 1);
