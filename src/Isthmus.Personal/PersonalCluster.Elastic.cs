@@ -151,6 +151,7 @@ public sealed partial class PersonalCluster
     public async Task<List<string>> DownAsync(IClusterProgress progress, CancellationToken cancellationToken, bool keepInstall = false)
     {
         var notes = new List<string>();
+        var failed = false;
         async Task Try(string site, string what, Func<Task> action)
         {
             try
@@ -159,6 +160,7 @@ public sealed partial class PersonalCluster
             }
             catch (UserException e)
             {
+                failed = true;
                 notes.Add($"site {site}: {what}: {e.Message}");
                 progress.Failed(site, $"{what}: {e.Message}");
             }
@@ -221,7 +223,7 @@ public sealed partial class PersonalCluster
             progress.Report(PersonalClusterSpec.HomeSite, process.Role, "stopped");
         }
 
-        if (notes.Any(n => n.Contains("cancelling", StringComparison.Ordinal) || n.Contains("stopping", StringComparison.Ordinal)))
+        if (failed)
         {
             notes.Add($"kept {State.Path}: something could not be stopped; run 'isthmus down' again");
             return notes;

@@ -64,10 +64,10 @@ public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAs
     [Fact]
     public async Task UpOverSsh_SrunAcrossSites_GrowShrink_Scancel_Down()
     {
-        string key = "";
+        var keys = new Dictionary<string, string>();
         foreach (var site in SiteNames)
         {
-            key = await StartSiteAsync(SiteOf(site));
+            keys[site] = await StartSiteAsync(SiteOf(site));
         }
 
         var file = Path.Combine(_work, "cluster.toml");
@@ -88,7 +88,7 @@ public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAs
             host = "{SiteOf(s).Gateway.WanAddress}"
             user = "root"
             port = {SshPort}
-            identity = "{key}"
+            identity = "{keys[s]}"
             options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
 
             """));
@@ -169,7 +169,7 @@ public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAs
         var w = Path.Combine(_work, "slurm-site-" + site.Name);
         Directory.CreateDirectory(w);
         File.SetUnixFileMode(w, (UnixFileMode)0x1ED);
-        foreach (var d in new[] { "state", "log", "spool", "tmp" })
+        foreach (var d in new[] { "state", "log", "tmp", "spool/n1", "spool/n2" })
         {
             Directory.CreateDirectory(Path.Combine(w, d));
         }
@@ -198,8 +198,20 @@ public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAs
             _daemons.Add(node.Start("slurmd", "-D", "-N", "n" + (i + 1), "-f", confs[node]));
         }
 
-        await Poll.AssertAsync(async () => (await SiteSlurmAsync(site.Name, "sinfo", "-h", "-N", "-o", "%t")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => l.Trim() == "idle") == 2,
-            Long, $"site {site.Name}: both slurmd idle", TimeSpan.FromMilliseconds(500));
+        try
+        {
+            await Poll.AssertAsync(async () => (await SiteSlurmAsync(site.Name, "sinfo", "-h", "-N", "-o", "%t")).StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Count(l => l.Trim() == "idle") == 2,
+                TimeSpan.FromSeconds(60), $"site {site.Name}: both slurmd idle", TimeSpan.FromMilliseconds(500));
+        }
+        catch (TimeoutException)
+        {
+            foreach (var log in Directory.GetFiles(Path.Combine(w, "log")))
+            {
+                output.WriteLine($"--- {log}\n{string.Join('\n', File.ReadAllLines(log).TakeLast(15))}");
+            }
+
+            throw;
+        }
 
         var sshd = await SshdSetup.CreateAsync(Path.Combine(w, "sshd"), site.Gateway.WanAddress, SshPort);
         // Sessions find the site's Slurm like users of a real head node find theirs.
@@ -210,16 +222,20 @@ public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAs
         return sshd.UserKey;
     }
 
+    private static readonly string MachineName = File.ReadAllText("/proc/sys/kernel/hostname").Trim();
+
+    // The namespaces share the machine's host name (no UTS namespace): Slurm's daemons compare it with
+    // SlurmctldHost and NodeHostname, so those carry it, and the addresses say where each daemon is.
     private static async Task<string> WriteSiteConfigAsync(Site site, string w, string host, string mungeSocket)
     {
         var etc = Path.Combine(w, "etc-" + host);
         Directory.CreateDirectory(etc);
         await File.WriteAllTextAsync(Path.Combine(etc, "cgroup.conf"), "CgroupPlugin=cgroup/v1\nCgroupAutomount=no\n");
-        var nodes = string.Join('\n', site.Nodes.Select((n, i) => $"NodeName=n{i + 1} NodeHostname=n{i + 1} NodeAddr={n.Address} CPUs=4 State=UNKNOWN"));
+        var nodes = string.Join('\n', site.Nodes.Select((n, i) => $"NodeName=n{i + 1} NodeHostname={MachineName} NodeAddr={n.Address} CPUs=2 State=UNKNOWN"));
         var file = Path.Combine(etc, "slurm.conf");
         await File.WriteAllTextAsync(file, $"""
             ClusterName=site{site.Name}
-            SlurmctldHost={site.Name}-gw({site.Gateway.Address})
+            SlurmctldHost={MachineName}({site.Gateway.Address})
             SlurmctldPort={CtldPort}
             SlurmdPort={SlurmdPort}
             SlurmUser=root
