@@ -246,6 +246,7 @@ public sealed partial class PersonalCluster
     public async Task ReconcileAsync(IClusterProgress progress, CancellationToken cancellationToken)
     {
         var slurm = HasSlurm ? await SafeNodeStatesAsync(cancellationToken).ConfigureAwait(false) : [];
+        var pending = HasSlurm ? (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(j => j.State == "PENDING") : 0;
         var now = DateTimeOffset.UtcNow;
         foreach (var site in Sites.ToList())
         {
@@ -303,7 +304,8 @@ public sealed partial class PersonalCluster
                 }
             }
 
-            var expired = Record.Proxies.Where(p => p.Site == site.Name && p.IdleSince is { } since && now - since > Spec.IdleTimeout)
+            // Nodes are not released while personal jobs wait: a job may be waiting for exactly these plus more.
+            var expired = Record.Proxies.Where(p => pending == 0 && p.Site == site.Name && p.IdleSince is { } since && now - since > Spec.IdleTimeout)
                 .OrderBy(p => p.IdleSince).Take(Math.Max(0, live.Count - floor)).ToList();
             foreach (var p in expired)
             {
@@ -323,7 +325,6 @@ public sealed partial class PersonalCluster
         }
 
         // Pending personal jobs and no node coming: one more proxy at the first site with room.
-        var pending = (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(j => j.State == "PENDING");
         var coming = Record.Proxies.Count(p => !slurm.ContainsKey(p.Node));
         if (pending > coming)
         {

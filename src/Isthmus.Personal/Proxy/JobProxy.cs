@@ -29,10 +29,19 @@ public sealed class JobProxy(string workDir, string node, ILoggerFactory logging
         File.SetUnixFileMode(dir, (UnixFileMode)0x1ED); // 0755: munged wants its socket directory o+x and not writable by others
         var self = Environment.ProcessPath ?? throw new UserException("cannot find the isthmus executable", 1);
         var children = new List<Process>();
-        using var agentStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        // Not linked to stop: the agent must outlive the workers, which leave the personal Slurm through it.
+        using var agentStop = new CancellationTokenSource();
         using var agent = new NodeAgent(config.ClusterDirectory, config.Site, node, null, logging);
         var vipSource = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var agentTask = Task.Run(() => agent.RunAsync(v => vipSource.TrySetResult(v), agentStop.Token), CancellationToken.None);
+        // A stop before the node is up has no workers to wait for: it ends the agent at once.
+        using var early = stop.Register(() =>
+        {
+            if (!vipSource.Task.IsCompleted)
+            {
+                agentStop.Cancel();
+            }
+        });
         var failed = false;
         try
         {

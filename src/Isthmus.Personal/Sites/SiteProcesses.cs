@@ -62,13 +62,15 @@ public static class SiteProcesses
     public static async Task StopAsync(SiteShell shell, string role, int pid, long start, TimeSpan grace, CancellationToken cancellationToken)
     {
         var tenths = (int)Math.Ceiling(grace.TotalSeconds * 10);
-        // The process was started with setsid, so it leads its own process group: the group is signalled, so
-        // that children it could not stop itself (a proxy's slurmd, munged) go with it.
+        // The process was started with setsid, so it leads its own process group. SIGTERM goes to it alone, so
+        // that it can stop its children in order (a proxy leaves the personal Slurm while its munged still
+        // runs); SIGKILL after the grace goes to the whole group, so nothing it could not stop stays behind.
         var script = AliveFunction + string.Create(CultureInfo.InvariantCulture, $$"""
             alive {{pid}} {{start}} || exit 0
-            kill -TERM -- -{{pid}} 2>/dev/null || kill -TERM {{pid}}
+            kill -TERM {{pid}}
             i=0; while alive {{pid}} {{start}} && [ $i -lt {{tenths}} ]; do sleep 0.1; i=$((i+1)); done
             alive {{pid}} {{start}} && kill -KILL -- -{{pid}} 2>/dev/null
+            kill -0 -- -{{pid}} 2>/dev/null && kill -KILL -- -{{pid}} 2>/dev/null
             i=0; while alive {{pid}} {{start}} && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
             alive {{pid}} {{start}} && { echo "{{role}} (pid {{pid}}) does not exit" >&2; exit 1; }
             exit 0

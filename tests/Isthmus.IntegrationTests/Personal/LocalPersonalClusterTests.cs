@@ -132,6 +132,47 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         Assert.Empty(MungeDirectories().Except(mungeBefore));
     }
 
+    /// <summary>
+    /// Elasticity (seed 000's agents reacting to load): a personal job that needs more nodes than there are
+    /// makes the manager submit proxies (up to max); when it has run, nodes idle past idle_timeout above the
+    /// minimum are released again.
+    /// </summary>
+    [Fact]
+    public async Task PendingJob_GrowsToMax_IdleNodes_Released()
+    {
+        var file = Path.Combine(_work, "elastic.toml");
+        await File.WriteAllTextAsync(file, """
+            [cluster]
+            name = "elastic"
+            network = "100.64.0.0/16"
+            idle_timeout = 5
+
+            [sites.a]
+            min = 1
+            max = 2
+
+            [sites.b]
+            min = 1
+            max = 2
+
+            """);
+        var up = await Isthmus(Long, "up", file, "--state", State, "--wait", "150");
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Equal(["a1", "b1"], await SinfoAsync());
+
+        var sbatch = await Isthmus(Long, "shell", "--state", State, "-c", "sbatch --parsable -N4 -o /dev/null --wrap 'srun hostname'");
+        Assert.True(sbatch.ExitCode == 0, sbatch.ToString());
+        var job = sbatch.StandardOutput.Trim();
+        await Poll.AssertAsync(async () => (await SinfoAsync()).SequenceEqual(["a1", "a2", "b1", "b2"]), Long, "the manager grows both sites to max", TimeSpan.FromSeconds(1));
+        await Poll.AssertAsync(async () => !(await Squeue()).Contains(job, StringComparison.Ordinal), Long, $"job {job} (4 nodes) ran", TimeSpan.FromSeconds(1));
+        await Poll.AssertAsync(async () => (await SinfoAsync()).Count == 2, Long, "idle nodes above min are released", TimeSpan.FromSeconds(1));
+        Assert.Equal(2, Proxies(await StatusAsync()).Count);
+
+        var down = await Isthmus(Long, "down", "--state", State);
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.False(Directory.Exists(State));
+    }
+
     [Fact]
     public async Task BadFile_OneLineWithFileAndLine_Exit2()
     {
