@@ -10,4 +10,5 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ResolveCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return CommandLineHost.Run(root, args);
