@@ -42,11 +42,13 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
             }
 
             context = new BenchContext(settings, topology, work, log);
-            foreach (var c in cases.ToList())
+            // Set-ups are independent (keys, the two clusters): run them side by side.
+            var setups = cases.Select(c => (Case: c, Task: c.SetupAsync(context, cancellationToken))).ToList();
+            foreach (var (c, task) in setups)
             {
                 try
                 {
-                    await c.SetupAsync(context, cancellationToken).ConfigureAwait(false);
+                    await task.ConfigureAwait(false);
                 }
                 catch (BenchException e)
                 {

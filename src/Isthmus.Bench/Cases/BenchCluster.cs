@@ -20,7 +20,7 @@ public sealed class BenchCluster(string name, bool wanEncryption, int routerPort
 
     public bool WanEncryption => wanEncryption;
 
-    public bool Started { get; private set; }
+    private Task? _started;
 
     public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string> { ["ISTHMUS_RUNTIME_DIR"] = _runtime };
 
@@ -28,14 +28,11 @@ public sealed class BenchCluster(string name, bool wanEncryption, int routerPort
 
     public IEnumerable<int> Pids => _processes.Values.Where(p => !p.HasExited).Select(p => p.Pid);
 
-    public async Task StartAsync(BenchContext context, CancellationToken cancellationToken)
-    {
-        if (Started)
-        {
-            return;
-        }
+    /// <summary>Starts the cluster once; cases sharing it (intra- and inter-site) await the same start.</summary>
+    public Task StartAsync(BenchContext context, CancellationToken cancellationToken) => _started ??= StartOnceAsync(context, cancellationToken);
 
-        Started = true;
+    private async Task StartOnceAsync(BenchContext context, CancellationToken cancellationToken)
+    {
         var isthmus = context.Settings.IsthmusPath;
         _directory = Path.Combine(context.WorkDirectory, "cluster-" + name);
         _runtime = Path.Combine(context.WorkDirectory, "run-" + name);

@@ -10,6 +10,9 @@ namespace Isthmus.Bench.Report;
 /// </summary>
 public static class ReportPlots
 {
+    private static readonly ScottPlot.Palettes.Category20 Palette = new();
+    private static readonly MarkerShape[] Shapes = [MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond, MarkerShape.OpenCircle, MarkerShape.OpenSquare];
+
     public static IReadOnlyList<string> Write(string directory, BenchReport report)
     {
         Directory.CreateDirectory(directory);
@@ -51,6 +54,8 @@ public static class ReportPlots
             var line = plot.Add.Scatter(points.Select(p => (double)p.i).ToArray(), points.Select(p => p.Item2!.Median).ToArray());
             line.LegendText = c.Case;
             line.MarkerSize = 7;
+            line.Color = Palette.GetColor(report.Cases.ToList().IndexOf(c));
+            line.MarkerShape = Shapes[report.Cases.ToList().IndexOf(c) % Shapes.Length];
         }
 
         plot.Axes.Bottom.SetTicks([.. sizes.Select((_, i) => (double)i)], [.. sizes.Select(s => s == "def" ? "default (128 KiB)" : s + " B")]);
@@ -76,7 +81,9 @@ public static class ReportPlots
             var curve = curves[curves.Count / 2].Curve!;
             var line = plot.Add.Scatter(curve.Select(p => Math.Log10(p.Bytes)).ToArray(), curve.Select(p => p.Gbps).ToArray());
             line.LegendText = c.Case;
-            line.MarkerSize = 3;
+            line.MarkerSize = 4;
+            line.Color = Palette.GetColor(report.Cases.ToList().IndexOf(c));
+            line.MarkerShape = Shapes[report.Cases.ToList().IndexOf(c) % Shapes.Length];
         }
 
         var ticks = Enumerable.Range(0, 7).Select(e => (double)e).ToArray();
@@ -93,7 +100,7 @@ public static class ReportPlots
         var plot = new Plot();
         var metrics = report.Cases.SelectMany(c => c.Metrics).Select(m => m.Metric).Where(m => m.StartsWith(prefix, StringComparison.Ordinal)).Distinct().ToList();
         var cases = report.Cases.Where(c => c.Metrics.Any(m => metrics.Contains(m.Metric))).ToList();
-        var palette = new ScottPlot.Palettes.Category10();
+        var palette = Palette;
         var bars = new List<Bar>();
         for (var j = 0; j < metrics.Count; j++)
         {

@@ -44,11 +44,11 @@ public static class ReportTable
         var present = metrics.Where(m => report.Cases.Any(c => Find(c, m) is not null)).ToList();
         if (present.Count > 0)
         {
-            var apps = new Table().Title("latency, memcached, connection setup").AddColumn("case");
+            var apps = new Table().Title("NetPIPE round trip (≤ 64 B) and peak bandwidth, memcached (memcaslap), connection setup (sequential)").AddColumn("case");
             foreach (var m in present)
             {
                 var unit = report.Cases.Select(c => Find(c, m)).FirstOrDefault(s => s is not null)?.Unit ?? "";
-                apps.AddColumn(new TableColumn($"{Markup.Escape(m)} ({Markup.Escape(unit)})").RightAligned());
+                apps.AddColumn(new TableColumn($"{Markup.Escape(m)}\n{Markup.Escape(unit)}").RightAligned());
             }
 
             foreach (var c in report.Cases)

@@ -71,7 +71,8 @@ internal static partial class BenchCommand
         BenchReport report;
         try
         {
-            report = await new BenchRunner(settings, line => Console.Error.WriteLine($"bench: {line}")).RunAsync(linked.Token).ConfigureAwait(false);
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            report = await new BenchRunner(settings, line => Console.Error.WriteLine($"bench [{clock.Elapsed.TotalSeconds,6:0.0}s] {line}")).RunAsync(linked.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -83,7 +84,20 @@ internal static partial class BenchCommand
             throw new UserException(e.Message, 1);
         }
 
-        ReportTable.Write(AnsiConsole.Console, report);
+        // Redirected to a file or a pipe: plain text, wide enough that no column wraps.
+        var redirected = Console.IsOutputRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = redirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+            Out = new AnsiConsoleOutput(Console.Out),
+        });
+        if (redirected)
+        {
+            console.Profile.Width = 220;
+        }
+
+        ReportTable.Write(console, report);
         if (settings.JsonPath is { } path)
         {
             ReportJson.Write(path, report);
