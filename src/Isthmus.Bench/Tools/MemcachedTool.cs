@@ -36,8 +36,9 @@ public sealed partial class MemcachedTool : BenchTool
                     var config = Path.Combine(run.Work, $"memaslap-{op}-{size}.cfg");
                     // key sizes; value sizes; command proportions (0 = set, 1 = get)
                     await File.WriteAllTextAsync(config, $"key\n32 32 1\nvalue\n{size} {size} 1\ncmd\n0 {(op == "set" ? 1 : 0)}\n1 {(op == "get" ? 1 : 0)}\n", cancellationToken).ConfigureAwait(false);
-                    // A small key window keeps the get warm-up short for 64 KiB values (4 x 256 keys = 64 MiB).
-                    var (concurrency, window) = size > 4096 ? ("4", "256") : ("8", "1k");
+                    // memaslap stores concurrency x window keys before a get run; one connection with a 1k window
+                    // keeps that at 64 MiB for 64 KiB values (memaslap takes no window below 1k).
+                    var (concurrency, window) = size > 4096 ? ("1", "1k") : ("8", "1k");
                     string[] args = ["-s", $"{run.Case.Target}:{port}", "-T", "1", "-c", concurrency, "-w", window,
                         "-t", Math.Max(1, (int)Math.Round(run.Settings.Duration)).ToString(CultureInfo.InvariantCulture) + "s", "-F", config];
                     var (output, cpu, wall) = await run.RunClientAsync("memcaslap", args, ClientTimeout(run, 60), cancellationToken).ConfigureAwait(false);
