@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Isthmus.Bench.Report;
 
 /// <summary>Everything one run produced: where it ran, what it measured, the summaries, the raw figures and the failures.</summary>
@@ -22,7 +24,7 @@ public sealed record CaseSummary(string Case, string Description, string? Refere
 /// is the median over rounds of relay CPU seconds divided by the GiB the client moved in that run.
 /// </summary>
 public sealed record MetricSummary(string Metric, string Unit, bool HigherIsBetter, double Median, double Min, double Max, int Count,
-    double? Ratio, double? RelayCpuPerGiB, IReadOnlyList<double> Values)
+    double? Ratio, [property: JsonPropertyName("relay_cpu_s_per_gib")] double? RelayCpuPerGiB, IReadOnlyList<double> Values)
 {
     /// <summary>(max − min) / median, the spread of the rounds.</summary>
     public double Spread => Median > 0 && Count > 1 ? (Max - Min) / Median : 0;

@@ -143,5 +143,6 @@ public static class ReportPlots
         return plot;
     }
 
-    private static string Bytes(double b) => b >= 1 << 20 ? $"{b / (1 << 20):0.#} MiB" : b >= 1024 ? $"{b / 1024:0.#} KiB" : $"{b:0} B";
+    /// <summary>Tick labels at powers of ten, in decimal units (10 kB, not 9.8 KiB).</summary>
+    private static string Bytes(double b) => b >= 1e6 ? $"{b / 1e6:0.#} MB" : b >= 1e3 ? $"{b / 1e3:0.#} kB" : $"{b:0} B";
 }
