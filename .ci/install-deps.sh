@@ -2,8 +2,9 @@
 # Installs the Debian packages the integration tests need (network namespaces, ping, iperf3,
 # redis, ssh, netcat, a C compiler for the native pieces, for the HPC tests memcached with
 # libmemcached's tools, Open MPI with NetPIPE, Slurm with munge, and busybox-static and Go for the
-# static programs of the seccomp-mode tests). Idempotent: does nothing when every package is already
-# installed, otherwise runs apt-get update once and installs what is missing.
+# static programs of the seccomp-mode tests, socat and NetPIPE (netpipe-tcp) for the isthmus bench
+# smoke test). Idempotent: does nothing when every package is already installed, otherwise runs
+# apt-get update once and installs what is missing.
 # Package postinst scripts must not start services here: /usr/sbin/policy-rc.d says "exit 101".
 set -euo pipefail
 
@@ -17,6 +18,7 @@ packages=(
     openmpi-bin netpipe-openmpi
     slurm-wlm slurmctld slurmd slurm-client munge
     busybox-static golang-go
+    socat netpipe-tcp
 )
 
 missing=()

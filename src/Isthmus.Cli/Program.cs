@@ -15,4 +15,5 @@ foreach (var command in PersonalClusterCommands.Create())
 {
     root.Subcommands.Add(command);
 }
+root.Subcommands.Add(BenchCommand.Create());
 return CommandLineHost.Run(root, args);

@@ -1,0 +1,140 @@
+using Isthmus.Bench.Report;
+using Isthmus.IntegrationTests.Overlay;
+using Xunit;
+using Xunit.Abstractions;
+using TestShell = Isthmus.IntegrationTests.Topology.Shell;
+
+namespace Isthmus.IntegrationTests.Bench;
+
+/// <summary>
+/// <c>isthmus bench</c> end to end, tiny: one round of 1-second runs over the native cases, the three Isthmus
+/// cases and two peers that CI installs (socat, ssh -L), every tool. Asserts that every case has every figure,
+/// each one positive, with ratios to native, relay CPU per GiB, and no failure; and that the topology is gone
+/// afterwards. No timing threshold: the figures only have to exist.
+/// </summary>
+public sealed class BenchCommandTests(ITestOutputHelper output)
+{
+    private static readonly string[] Cases = ["native-gw", "native-flat", "isthmus-intra", "isthmus-inter", "isthmus-clear", "socat", "ssh-aes"];
+
+    private static readonly string[] Metrics = ["iperf3 def", "netpipe rtt<=64B", "netpipe peak", "connect rate", "connect first-byte"];
+
+    [Fact]
+    public async Task QuickBench_ReportsEveryCaseWithPositiveFiguresAndRatios_AndLeavesNothingBehind()
+    {
+        var dir = Directory.CreateTempSubdirectory("isthmus-bench-test-").FullName;
+        try
+        {
+            var json = Path.Combine(dir, "bench.json");
+            var plots = Path.Combine(dir, "plots");
+            var result = await TestShell.RunAsync(IsthmusPaths.Isthmus,
+                ["bench", "--quick", "--duration", "1", "--sizes", "def", "--cases", string.Join(',', Cases), "--tools", "iperf3,netpipe,connect", "--json", json, "--plots", plots],
+                TimeSpan.FromMinutes(4));
+            output.WriteLine(result.StandardOutput);
+            output.WriteLine(result.StandardError);
+            Assert.Equal(0, result.ExitCode);
+
+            var report = ReportJson.Read(json);
+            Assert.Empty(report.Errors);
+            Assert.False(string.IsNullOrEmpty(report.Environment.Kernel));
+            Assert.True(report.Environment.Cores > 0);
+            Assert.Equal(Cases, report.Cases.Select(c => c.Case));
+            foreach (var c in report.Cases)
+            {
+                foreach (var metric in Metrics)
+                {
+                    var m = c.Metrics.SingleOrDefault(x => x.Metric == metric);
+                    Assert.True(m is not null, $"{c.Case} has no '{metric}'");
+                    Assert.True(m.Median > 0 && double.IsFinite(m.Median), $"{c.Case} {metric} = {m.Median}");
+                    Assert.True(m.Min <= m.Median && m.Median <= m.Max, $"{c.Case} {metric}: min {m.Min} median {m.Median} max {m.Max}");
+                    if (c.Reference is null)
+                    {
+                        Assert.Null(m.Ratio);
+                    }
+                    else
+                    {
+                        Assert.True(m.Ratio > 0, $"{c.Case} {metric} has no ratio to {c.Reference}");
+                    }
+                }
+
+                var throughput = c.Metrics.Single(x => x.Metric == "iperf3 def");
+                if (c.Reference is null)
+                {
+                    Assert.Null(throughput.RelayCpuPerGiB);
+                }
+                else
+                {
+                    // Every relayed byte costs some CPU in the relay processes: 0 would mean the wrong PIDs were metered.
+                    Assert.True(throughput.RelayCpuPerGiB > 0, $"{c.Case}: relay CPU per GiB {throughput.RelayCpuPerGiB}");
+                }
+            }
+
+            Assert.Equal("isthmus-intra", report.Cases.Single(c => c.Case == "isthmus-intra").Case);
+            Assert.Equal("native-flat", report.Cases.Single(c => c.Case == "isthmus-intra").Reference);
+            Assert.Equal("native-gw", report.Cases.Single(c => c.Case == "isthmus-inter").Reference);
+            Assert.Contains("iperf3 throughput by write size", result.StandardOutput, StringComparison.Ordinal);
+            foreach (var png in new[] { "iperf3-by-write-size.png", "netpipe-bandwidth.png", "ratios.png" })
+            {
+                var bytes = await File.ReadAllBytesAsync(Path.Combine(plots, png));
+                Assert.True(bytes.Length > 1000 && bytes[1] == 'P' && bytes[2] == 'N' && bytes[3] == 'G', $"{png} is not a PNG");
+            }
+
+            var namespaces = await TestShell.RunAsync("ip", ["netns", "list"]);
+            Assert.DoesNotContain(report.Run.TopologyPrefix + "-", namespaces.StandardOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>memcached (memcaslap get and set) on its own, natively and through socat: no cluster, so it stays short.</summary>
+    [Fact]
+    public async Task QuickMemcached_ReportsGetAndSetRates()
+    {
+        var json = Path.Combine(Directory.CreateTempSubdirectory("isthmus-bench-test-").FullName, "bench.json");
+        try
+        {
+            var result = await TestShell.RunAsync(IsthmusPaths.Isthmus,
+                ["bench", "--quick", "--duration", "1", "--cases", "native-gw,socat", "--tools", "memcached", "--json", json], TimeSpan.FromMinutes(2));
+            output.WriteLine(result.StandardError);
+            Assert.Equal(0, result.ExitCode);
+            var report = ReportJson.Read(json);
+            Assert.Empty(report.Errors);
+            foreach (var metric in new[] { "memcached get 1k", "memcached set 1k" })
+            {
+                Assert.True(report.Cases.Single(c => c.Case == "native-gw").Metrics.Single(m => m.Metric == metric).Median > 0);
+                var socat = report.Cases.Single(c => c.Case == "socat").Metrics.Single(m => m.Metric == metric);
+                Assert.True(socat.Median > 0 && socat.Ratio > 0, $"socat {metric}: {socat.Median} ({socat.Ratio})");
+            }
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(json)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task BadArguments_ExitTwo_WithOneLine()
+    {
+        foreach (var args in new[] { new[] { "bench", "--cases", "nosuch" }, ["bench", "--wan-rate", "fast"], ["bench", "--rounds", "0"], ["bench", "--sizes", "huge"] })
+        {
+            var r = await TestShell.RunAsync(IsthmusPaths.Isthmus, args);
+            Assert.Equal(2, r.ExitCode);
+            Assert.Single(r.StandardError.Trim().Split('\n'));
+        }
+
+        // The WAN emulator is not part of this build: --wan-delay says so instead of measuring without delay.
+        var delay = await TestShell.RunAsync(IsthmusPaths.Isthmus, ["bench", "--wan-delay", "20ms"]);
+        Assert.Equal(2, delay.ExitCode);
+        Assert.Contains("not available", delay.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WithoutRoot_ExitsTwo_AndSaysSo()
+    {
+        var r = await TestShell.RunAsync("setpriv", ["--reuid", "65534", "--regid", "65534", "--clear-groups", IsthmusPaths.Isthmus, "bench", "--quick"]);
+        output.WriteLine(r.StandardError);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("needs root", r.StandardError, StringComparison.Ordinal);
+    }
+}
