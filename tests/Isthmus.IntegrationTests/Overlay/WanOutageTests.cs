@@ -32,6 +32,8 @@ public sealed class WanOutageFixture : IAsyncLifetime
 public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutputHelper output) : IClassFixture<WanOutageFixture>
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+    private static readonly int[] CutSeconds = [2, 15, 60];
+    private static readonly string[] Sites = ["a", "b"];
     private OverlayCluster Cluster => fixture.Cluster;
 
     private static string Script(string name) => Path.Combine(AppContext.BaseDirectory, "Scripts", name);
@@ -53,7 +55,7 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
             await sink.WaitForLineAsync(l => l == "LISTENING", Short);
             var source = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_source.py"), Cluster.Vips["b1"], "7600", total.ToString(System.Globalization.CultureInfo.InvariantCulture));
             var resumesBefore = ResumeCount();
-            foreach (var cut in new[] { 2, 15, 60 })
+            foreach (var cut in CutSeconds)
             {
                 await Task.Delay(TimeSpan.FromSeconds(3)); // let the stream move between cuts
                 Assert.False(source.HasExited, "the transfer ended before the cuts (raise the size or lower the rate)\n" + source.Describe());
@@ -107,7 +109,7 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
             var line = await idle.WaitForLineAsync(l => l.StartsWith("CHECKED", StringComparison.Ordinal) && idle.StandardOutputLines.Count > lines, TimeSpan.FromSeconds(180), OutputStream.StandardOutput);
             Assert.Equal($"CHECKED {count} 0", idle.StandardOutputLines[^1]);
             Assert.DoesNotContain("RESET", echo.StandardOutput, StringComparison.Ordinal);
-            foreach (var site in new[] { "a", "b" })
+            foreach (var site in Sites)
             {
                 var rss = RssKiB(Cluster.Routers[site].Id);
                 output.WriteLine($"router {site}: {rss / 1024} MiB resident with {count} streams ({line})");

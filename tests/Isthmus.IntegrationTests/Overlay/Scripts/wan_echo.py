@@ -1,4 +1,5 @@
-# Echo server on VIP:PORT (one thread per connection); prints LISTENING, and "RESET" when a peer resets.
+# Echo server on VIP:PORT (one thread per connection); prints LISTENING, "RESET" when a peer resets and
+# "CLOSED" when a peer closes.
 import socket, sys, threading
 
 def serve(conn):
@@ -6,6 +7,7 @@ def serve(conn):
         while True:
             d = conn.recv(65536)
             if not d:
+                print("CLOSED", flush=True)
                 break
             conn.sendall(d)
     except ConnectionResetError:
