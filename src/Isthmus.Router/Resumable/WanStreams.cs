@@ -10,9 +10,19 @@ namespace Isthmus.Router.Resumable;
 /// site) re-dials broken legs; the accepting side keeps its streams in <see cref="ResumableStreams"/> for
 /// resume legs, and ends them at once when the peer router restarted (new epoch).
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "lives as long as the router process")]
 internal sealed class WanStreams(RouterContext context, ILogger logger)
 {
+    /// <summary>
+    /// Resume dials (TCP + TLS handshakes) in flight at once. After an outage every stream re-dials at the same
+    /// moment; unbounded, a thousand handshakes starve the legs' keepalives on a small head node and the
+    /// dead-leg timer breaks legs that just resumed. A stream that waits here past its attempt's timeout
+    /// simply tries again after its backoff.
+    /// </summary>
+    private const int ConcurrentResumes = 16;
+
     private readonly ResumableStreams _streams = new(context.ResumeOptions);
+    private readonly SemaphoreSlim _resumeSlots = new(ConcurrentResumes, ConcurrentResumes);
 
     public int Count => _streams.Count;
 
@@ -31,12 +41,20 @@ internal sealed class WanStreams(RouterContext context, ILogger logger)
         var lastTimestamp = wanHeader.TimestampMs;
         var security = context.WanSecurityFor(site, logger);
         var target = site.Wan.ToIPEndPoint();
-        Task<ResumeDial> Redial(long received, CancellationToken ct)
+        async Task<ResumeDial> Redial(long received, CancellationToken ct)
         {
-            // Strictly increasing per stream: the accepting router refuses an older (replayed) resume header.
-            lastTimestamp = Math.Max(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), lastTimestamp + 1);
-            var header = (wanHeader with { Flags = ResumableFlags.Framed | ResumableFlags.Resume, TimestampMs = lastTimestamp }).ToBytes(context.RouterSecret);
-            return ResumeHandshake.DialAsync(target, header, received, security, ct);
+            await _resumeSlots.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                // Strictly increasing per stream: the accepting router refuses an older (replayed) resume header.
+                lastTimestamp = Math.Max(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), lastTimestamp + 1);
+                var header = (wanHeader with { Flags = ResumableFlags.Framed | ResumableFlags.Resume, TimestampMs = lastTimestamp }).ToBytes(context.RouterSecret);
+                return await ResumeHandshake.DialAsync(target, header, received, security, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                _resumeSlots.Release();
+            }
         }
 
         var session = new ResumableSession(wanHeader.StreamId, lan, context.ResumeOptions, _streams.Budget, logger, Redial);

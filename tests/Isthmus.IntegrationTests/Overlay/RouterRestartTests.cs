@@ -41,10 +41,11 @@ public sealed class RouterRestartTests(RouterRestartFixture fixture, ITestOutput
     {
         var port = killed == "a" ? "7610" : "7611";
         var echo = Cluster.StartProgram("b1", "/usr/bin/python3", Script("wan_echo.py"), Cluster.Vips["b1"], port);
-        var idle = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_idle.py"), Cluster.Vips["b1"], port, "3");
+        HostProcess? idle = null;
         try
         {
             await echo.WaitForLineAsync(l => l == "LISTENING", Short);
+            idle = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_idle.py"), Cluster.Vips["b1"], port, "3");
             await idle.WaitForLineAsync(l => l == "OPEN 3", Short);
             idle.WriteStdin("CHECK\n");
             await idle.WaitForLineAsync(l => l == "CHECKED 3 0", Short);
@@ -83,7 +84,11 @@ public sealed class RouterRestartTests(RouterRestartFixture fixture, ITestOutput
         }
         finally
         {
-            await idle.StopAsync();
+            if (idle is not null)
+            {
+                await idle.StopAsync();
+            }
+
             await echo.StopAsync();
         }
     });

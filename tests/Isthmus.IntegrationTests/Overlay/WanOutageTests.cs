@@ -92,10 +92,11 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
     {
         const int count = 1000;
         var echo = Cluster.StartProgram("b1", "/usr/bin/python3", Script("wan_echo.py"), Cluster.Vips["b1"], "7601");
-        var idle = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_idle.py"), Cluster.Vips["b1"], "7601", count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        HostProcess? idle = null;
         try
         {
             await echo.WaitForLineAsync(l => l == "LISTENING", Short);
+            idle = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_idle.py"), Cluster.Vips["b1"], "7601", count.ToString(System.Globalization.CultureInfo.InvariantCulture));
             await idle.WaitForLineAsync(l => l == $"OPEN {count}", TimeSpan.FromSeconds(180));
             idle.WriteStdin("CHECK\n");
             await idle.WaitForLineAsync(l => l == $"CHECKED {count} 0", TimeSpan.FromSeconds(120));
@@ -105,9 +106,10 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
             await Cluster.Topology.RestoreWanAsync("a");
 
             idle.WriteStdin("CHECK\n");
-            var lines = idle.StandardOutputLines.Count;
-            var line = await idle.WaitForLineAsync(l => l.StartsWith("CHECKED", StringComparison.Ordinal) && idle.StandardOutputLines.Count > lines, TimeSpan.FromSeconds(180), OutputStream.StandardOutput);
-            Assert.Equal($"CHECKED {count} 0", idle.StandardOutputLines[^1]);
+            var line = await idle.WaitForLineAsync(
+                l => l.StartsWith("CHECKED", StringComparison.Ordinal) && idle.StandardOutputLines.Count(x => x.StartsWith("CHECKED", StringComparison.Ordinal)) >= 2,
+                TimeSpan.FromSeconds(180), OutputStream.StandardOutput);
+            Assert.Equal($"CHECKED {count} 0", idle.StandardOutputLines.Last(x => x.StartsWith("CHECKED", StringComparison.Ordinal)));
             Assert.DoesNotContain("RESET", echo.StandardOutput, StringComparison.Ordinal);
             foreach (var site in Sites)
             {
@@ -118,7 +120,11 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
         }
         finally
         {
-            await idle.StopAsync();
+            if (idle is not null)
+            {
+                await idle.StopAsync();
+            }
+
             await echo.StopAsync();
             await Cluster.Topology.RestoreWanAsync("a");
         }
