@@ -130,6 +130,40 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
         }
     });
 
+    /// <summary>
+    /// UDP across a 10 s outage: datagrams sent meanwhile may be lost (that is UDP), but the routers' peer
+    /// link path comes back by itself (no restart): a1 → b1 echoes work again afterwards.
+    /// </summary>
+    [Fact]
+    public Task Udp_PathResumesAfterOutage_WithoutRestart() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var echo = Cluster.StartProgram("b1", "python3", Script("udp_app.py"), "server", Cluster.Vips["b1"], "9300");
+        try
+        {
+            await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+            await UdpEchoWorksAsync();
+            await Cluster.Topology.CutWanAsync("a");
+            await Task.Delay(TimeSpan.FromSeconds(10));
+            await Cluster.Topology.RestoreWanAsync("a");
+            await UdpEchoWorksAsync();
+        }
+        finally
+        {
+            await echo.StopAsync();
+            await Cluster.Topology.RestoreWanAsync("a");
+        }
+    });
+
+    private async Task UdpEchoWorksAsync()
+    {
+        CommandResult? last = null;
+        await Poll.AssertAsync(async () =>
+        {
+            last = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "client", "b1", "9300", "100");
+            return last.ExitCode == 0 && last.StandardOutput.Contains("OK size=100", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(60), "a UDP echo a1 -> b1");
+    }
+
     private int ResumeCount() => Cluster.Routers["a"].StandardErrorLines.Count(l => l.Contains(" resumed after ", StringComparison.Ordinal));
 
     private static long RssKiB(int pid)
