@@ -22,7 +22,6 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     private readonly Dictionary<string, HostProcess> _agents = [];
     private readonly Dictionary<string, string> _vips = [];
     private readonly Dictionary<string, NetHost> _hosts = [];
-    private string[] _routerArguments = [];
 
     private OverlayCluster(SiteTopology topology, string workDirectory, ITestOutputHelper? log)
     {
@@ -58,13 +57,12 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         int nodesPerSite = 2,
         bool wanEncryption = true,
         IReadOnlyDictionary<string, string>? clusterSettings = null,
-        string? clusterFileTail = null,
-        IReadOnlyList<string>? routerArguments = null)
+        string? clusterFileTail = null)
     {
         TopologyRequirements.EnsureRoot();
         var topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(sites, nodesPerSite), log).ConfigureAwait(false);
         var work = Directory.CreateTempSubdirectory("isthmus-it-").FullName;
-        var cluster = new OverlayCluster(topology, work, log) { _routerArguments = [.. routerArguments ?? []] };
+        var cluster = new OverlayCluster(topology, work, log);
         try
         {
             await cluster.CreateClusterAsync(wanEncryption).ConfigureAwait(false);
@@ -162,7 +160,7 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public void StartRouter(string site)
     {
         var gateway = Site(site).Gateway;
-        _routers[site] = StartIsthmus(gateway, ["router", ClusterDirectory, "--site", site, "--log-level", "Debug", "--metrics", $"{gateway.Address}:{MetricsPort}", .. _routerArguments]);
+        _routers[site] = StartIsthmus(gateway, "router", ClusterDirectory, "--site", site, "--log-level", "Debug", "--metrics", $"{gateway.Address}:{MetricsPort}");
     }
 
     public async Task WaitForRouterAsync(string site)
