@@ -2,7 +2,9 @@ using System.Net.Sockets;
 using Isthmus.Core.Addressing;
 using Isthmus.Core.Logging;
 using Isthmus.Core.Relay;
+using Isthmus.Core.Relay.Resumable;
 using Isthmus.Core.Wire;
+using Isthmus.Router.Resumable;
 using Microsoft.Extensions.Logging;
 
 namespace Isthmus.Router;
@@ -14,6 +16,8 @@ namespace Isthmus.Router;
 internal sealed class LegForwarder(RouterContext context, ILogger logger)
 {
     private readonly RateLimitedLog _offenders = new(logger);
+    /// <summary>Inter-site streams on resumable WAN legs.</summary>
+    public WanStreams Wan { get; } = new(context, logger);
 
     /// <summary>Serves a node's datagram leg once authenticated (set by the router).</summary>
     public Func<NodeSession, RelayEndpoint, CancellationToken, Task>? ServeDatagramLeg { get; set; }
@@ -36,6 +40,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             && ServePeerLink is { } peer)
         {
             var site = context.Cluster.SiteForAddress(header.Source.Address)!.Name;
+            Wan.PeerEpoch(site, header.KeyId);
             serve = ct => peer(site, inbound, ct);
         }
 
@@ -57,8 +62,9 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         await serve(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <param name="tlsPeerSite">The site whose router certificate the TLS peer presented (WAN legs over TLS), else null.</param>
     /// <param name="authenticated">Called once the header is authenticated (ends the listener's handshake deadline).</param>
-    public async Task HandleLegAsync(RelayEndpoint inbound, LegSource source, string? peerSite, Action? authenticated, CancellationToken cancellationToken)
+    public async Task HandleLegAsync(RelayEndpoint inbound, LegSource source, string? tlsPeerSite, Action? authenticated, CancellationToken cancellationToken)
     {
         LegHeader header;
         byte[] raw;
@@ -74,7 +80,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return;
         }
 
-        var refusal = Authenticate(header, raw, source, peerSite);
+        var refusal = Authenticate(header, raw, source, tlsPeerSite);
         if (refusal is not null)
         {
             context.Metrics.LegRefused();
@@ -92,6 +98,14 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return;
         }
 
+        var peerSite = source == LegSource.Lan ? null : context.Cluster.SiteForAddress(header.Source.Address)!.Name;
+        // A resume continues a stream the domains allowed; a change since then has ended it (LiveStreams).
+        if ((header.Flags & ResumableFlags.Resume) != 0)
+        {
+            await Wan.ServeResumeAsync(header, peerSite!, inbound, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (Domains?.CheckStream(header) is not null)
         {
             // EHOSTUNREACH to the program: a node outside its domains looks like a VIP nobody holds.
@@ -100,7 +114,9 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return;
         }
 
-        var dial = await DialNextHopAsync(header, source, cancellationToken).ConfigureAwait(false);
+        var wanHeader = source == LegSource.Lan && !context.Site.Subnet.Contains(header.Destination.Address)
+            ? Wan.WanHeader(header, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()) : null;
+        var dial = await DialNextHopAsync(header, wanHeader, source, cancellationToken).ConfigureAwait(false);
         if (dial.Endpoint is null)
         {
             context.Metrics.StreamFailed();
@@ -124,6 +140,18 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         context.Metrics.StreamOpened();
         logger.LogDebug("Stream {Stream} {Src} -> {Dst} open", header.StreamId, header.Source, header.Destination);
         using var live = Domains?.Track(header, inbound, dial.Endpoint);
+        if (wanHeader is not null)
+        {
+            await Wan.RunDialerAsync(wanHeader, context.Cluster.SiteForAddress(header.Destination.Address)!, inbound, dial.Endpoint, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (peerSite is not null && (header.Flags & ResumableFlags.Framed) != 0)
+        {
+            await Wan.RunAcceptorAsync(header, peerSite, inbound, dial.Endpoint, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         var result = await StreamRelay.RunAsync(inbound, dial.Endpoint, cancellationToken).ConfigureAwait(false);
         context.Metrics.Relayed(result.BytesAToB + result.BytesBToA);
         logger.LogDebug("Stream {Stream} closed: {Up} B up, {Down} B down{Failed}", header.StreamId, result.BytesAToB, result.BytesBToA, result.Failed ? ", reset" : "");
@@ -182,10 +210,16 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return "stale header (clocks differ by more than the freshness window, or a replay)";
         }
 
+        if ((header.Flags & ResumableFlags.Resume) != 0)
+        {
+            // A resume names a stream that exists already; the stream itself refuses headers not newer than its last.
+            return source == LegSource.Lan ? "resume legs are accepted from routers only" : null;
+        }
+
         return context.Replays.TryAccept(header.StreamId) ? null : "replayed stream id";
     }
 
-    private async Task<LegDialResult> DialNextHopAsync(LegHeader header, LegSource source, CancellationToken cancellationToken)
+    private async Task<LegDialResult> DialNextHopAsync(LegHeader header, LegHeader? wanHeader, LegSource source, CancellationToken cancellationToken)
     {
         var dst = header.Destination.Address;
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -196,7 +230,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
                 return new LegDialResult(dst == context.Registry.RouterVip ? LegStatus.Refused : LegStatus.HostUnreachable, null, $"no node holds {IPv4.Format(dst)} now");
             }
 
-            var next = header with { TimestampMs = now, KeyId = node.Id };
+            var next = header with { Flags = 0, TimestampMs = now, KeyId = node.Id };
             return await LegConnector.DialAsync(node.DataEndpoint, next.ToBytes(node.Key), secure: null, context.DialTimeout, cancellationToken).ConfigureAwait(false);
         }
 
@@ -211,7 +245,6 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return new LegDialResult(LegStatus.NetworkUnreachable, null, $"{IPv4.Format(dst)} is in no site's subnet");
         }
 
-        var wanHeader = (header with { TimestampMs = now, KeyId = 0 }).ToBytes(context.RouterSecret);
-        return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader, context.WanSecurityFor(site, logger), context.DialTimeout, cancellationToken).ConfigureAwait(false);
+        return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader!.ToBytes(context.RouterSecret), context.WanSecurityFor(site, logger), context.DialTimeout, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -157,7 +157,7 @@ internal sealed class PeerLinks
     {
         var header = new LegHeader(LegKind.PeerLink, 0, Guid.NewGuid(),
             new VirtualEndpoint(_context.Registry.RouterVip, 0), new VirtualEndpoint(site.Subnet.Network + 1, 0),
-            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0).ToBytes(_context.RouterSecret);
+            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), _context.Epoch).ToBytes(_context.RouterSecret);
         return LegConnector.DialAsync(site.Wan.ToIPEndPoint(), header, _context.WanSecurityFor(site, _logger), _context.DialTimeout, cancellationToken);
     }
 

@@ -46,6 +46,22 @@ public sealed class RouterContext
 
     public TimeSpan DialTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>Timers and bounds of resumable WAN legs (router flags <c>--wan-*</c>).</summary>
+    public Isthmus.Core.Relay.Resumable.ResumableOptions ResumeOptions { get; set; } = Isthmus.Core.Relay.Resumable.ResumableOptions.Default;
+
+    /// <summary>
+    /// This router process's random instance id, sent as the key id of its WAN legs and peer links: a peer
+    /// that sees a new one knows this router restarted and ends the streams the old instance opened.
+    /// </summary>
+    public ulong Epoch { get; } = NewEpoch();
+
+    private static ulong NewEpoch()
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bytes) | 1; // never 0 (= "no epoch")
+    }
+
     public string Name => TlsEndpoints.RouterName(Site.Name, Cluster.Cluster.Name);
 
     /// <summary>How a leg to <paramref name="site"/>'s router is secured: a TLS client handshake, or null for cleartext legs.</summary>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using Isthmus.Core;
 using Isthmus.Core.Addressing;
+using Isthmus.Core.Relay.Resumable;
 using Isthmus.Router;
 
 namespace Isthmus.Cli.Commands;
@@ -16,13 +17,33 @@ internal static class RouterCommand
         var bindLan = new Option<string?>("--bind-lan") { Description = "HOST:PORT to listen on for nodes, if not the site's --lan address (e.g. 0.0.0.0:PORT behind NAT)." };
         var bindWan = new Option<string?>("--bind-wan") { Description = "HOST:PORT to listen on for peer routers, if not the site's --wan address." };
         var metrics = new Option<string?>("--metrics") { Description = "HOST:PORT to serve Prometheus metrics on (GET /metrics)." };
+        var outageMax = new Option<string?>("--wan-outage-max") { Description = "End streams whose WAN leg stays down longer than this (default 10m; e.g. 90s, 1h)." };
+        var deadAfter = new Option<string?>("--wan-dead-after") { Description = "Treat a WAN leg as broken after this long without any frame (default 5s; keepalives every 1s)." };
+        var redialMax = new Option<string?>("--wan-redial-max") { Description = "Longest delay between re-dials of a broken WAN leg (first 100ms, doubling; default 2s)." };
+        var streamBuffer = new Option<string?>("--wan-stream-buffer") { Description = "Unacknowledged bytes held per stream before the program is flow-controlled (default 8MiB)." };
+        var budget = new Option<string?>("--wan-buffer-budget") { Description = "Unacknowledged bytes held by all streams together (default 512MiB)." };
         var logLevel = CommonOptions.LogLevelOption();
         var logFormat = CommonOptions.LogFormatOption();
-        var command = new Command("router", "Run a site's router in the foreground until SIGINT/SIGTERM.") { dir, site, bindLan, bindWan, metrics, logLevel, logFormat };
+        var command = new Command("router", "Run a site's router in the foreground until SIGINT/SIGTERM.")
+        {
+            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, logLevel, logFormat,
+        };
         command.SetAction(async (result, _) =>
         {
+            var resume = ResumableOptions.Default;
+            resume = Duration(result.GetValue(outageMax), "--wan-outage-max") is { } o ? resume with { OutageMax = o } : resume;
+            resume = Duration(result.GetValue(deadAfter), "--wan-dead-after") is { } d ? resume with { DeadAfter = d, Keepalive = d < resume.Keepalive * 2 ? d / 3 : resume.Keepalive } : resume;
+            resume = Duration(result.GetValue(redialMax), "--wan-redial-max") is { } r ? resume with { RedialMax = r } : resume;
+            resume = Size(result.GetValue(streamBuffer), "--wan-stream-buffer") is { } sb ? resume with { StreamBuffer = (int)Math.Min(sb, int.MaxValue / 2) } : resume;
+            resume = Size(result.GetValue(budget), "--wan-buffer-budget") is { } b ? resume with { BufferBudget = b } : resume;
+            if (resume.Problem() is { } problem)
+            {
+                throw new UserException($"WAN leg settings: {problem}");
+            }
+
             using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
             var context = SiteRouter.LoadContext(result.GetValue(dir)!, result.GetValue(site)!, logging);
+            context.ResumeOptions = resume;
             var lan = Endpoint(result.GetValue(bindLan), "--bind-lan") ?? context.Site.Lan.ToIPEndPoint();
             var wan = Endpoint(result.GetValue(bindWan), "--bind-wan") ?? context.Site.Wan.ToIPEndPoint();
             var metricsAt = Endpoint(result.GetValue(metrics), "--metrics");
@@ -36,6 +57,16 @@ internal static class RouterCommand
         });
         return command;
     }
+
+    private static TimeSpan? Duration(string? text, string option) =>
+        text is null ? null
+        : QuantityText.TryParseDuration(text, out var value) && value > TimeSpan.Zero ? value
+        : throw new UserException($"{option} '{text}' is not a duration (like 500ms, 5s, 10m)");
+
+    private static long? Size(string? text, string option) =>
+        text is null ? null
+        : QuantityText.TryParseSize(text, out var value) && value > 0 ? value
+        : throw new UserException($"{option} '{text}' is not a size (like 4MiB, 512MiB, 1GiB)");
 
     private static IPEndPoint? Endpoint(string? text, string option) =>
         text is null ? null

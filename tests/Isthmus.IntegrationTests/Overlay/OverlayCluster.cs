@@ -22,6 +22,7 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     private readonly Dictionary<string, HostProcess> _agents = [];
     private readonly Dictionary<string, string> _vips = [];
     private readonly Dictionary<string, NetHost> _hosts = [];
+    private string[] _routerArguments = [];
 
     private OverlayCluster(SiteTopology topology, string workDirectory, ITestOutputHelper? log)
     {
@@ -57,12 +58,13 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         int nodesPerSite = 2,
         bool wanEncryption = true,
         IReadOnlyDictionary<string, string>? clusterSettings = null,
-        string? clusterFileTail = null)
+        string? clusterFileTail = null,
+        IReadOnlyList<string>? routerArguments = null)
     {
         TopologyRequirements.EnsureRoot();
         var topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(sites, nodesPerSite), log).ConfigureAwait(false);
         var work = Directory.CreateTempSubdirectory("isthmus-it-").FullName;
-        var cluster = new OverlayCluster(topology, work, log);
+        var cluster = new OverlayCluster(topology, work, log) { _routerArguments = [.. routerArguments ?? []] };
         try
         {
             await cluster.CreateClusterAsync(wanEncryption).ConfigureAwait(false);
@@ -160,7 +162,7 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public void StartRouter(string site)
     {
         var gateway = Site(site).Gateway;
-        _routers[site] = StartIsthmus(gateway, "router", ClusterDirectory, "--site", site, "--log-level", "Debug", "--metrics", $"{gateway.Address}:{MetricsPort}");
+        _routers[site] = StartIsthmus(gateway, ["router", ClusterDirectory, "--site", site, "--log-level", "Debug", "--metrics", $"{gateway.Address}:{MetricsPort}", .. _routerArguments]);
     }
 
     public async Task WaitForRouterAsync(string site)

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Isthmus.IntegrationTests.Topology;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Isthmus.IntegrationTests.Overlay;
+
+/// <summary>A cluster whose routers treat a WAN leg as dead after 3 s and end streams after a 90 s outage.</summary>
+public sealed class WanOutageFixture : IAsyncLifetime
+{
+    public static readonly string[] RouterArguments = ["--wan-dead-after", "3s", "--wan-outage-max", "90s"];
+    private OverlayCluster? _cluster;
+
+    public OverlayCluster Cluster => _cluster ?? throw new InvalidOperationException("cluster not started");
+
+    public async Task InitializeAsync() => _cluster = await OverlayCluster.StartAsync(log: null, nodesPerSite: 1, routerArguments: RouterArguments).ConfigureAwait(false);
+
+    public async Task DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>
+/// Programs' connections across sites survive WAN outages (the WAN port of site a taken down): the routers
+/// keep the programs' connections, re-dial, resume, and resend exactly what is missing.
+/// </summary>
+public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutputHelper output) : IClassFixture<WanOutageFixture>
+{
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+    private static readonly int[] CutSeconds = [2, 15, 60];
+    private static readonly string[] Sites = ["a", "b"];
+    private OverlayCluster Cluster => fixture.Cluster;
+
+    private static string Script(string name) => Path.Combine(AppContext.BaseDirectory, "Scripts", name);
+
+    /// <summary>
+    /// 384 MiB (not the 1 GiB: at the 100 Mbit/s that keeps the transfer running through all three
+    /// cuts, 1 GiB would add 60 s of CI for no extra coverage) from a1 to b1, with the WAN cut for 2 s, 15 s
+    /// and 60 s during the transfer: both programs agree on the SHA-256, neither sees an error.
+    /// </summary>
+    [Fact]
+    public Task BulkStream_WanCutFor2_15_60Seconds_ChecksumsEqual_NoErrors() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        const long total = 384L << 20;
+        var topology = Cluster.Topology;
+        await topology.LimitWanAsync("a", "100mbit");
+        var sink = Cluster.StartProgram("b1", "/usr/bin/python3", Script("wan_sink.py"), Cluster.Vips["b1"], "7600");
+        try
+        {
+            await sink.WaitForLineAsync(l => l == "LISTENING", Short);
+            var source = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_source.py"), Cluster.Vips["b1"], "7600", total.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var resumesBefore = ResumeCount();
+            foreach (var cut in CutSeconds)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3)); // let the stream move between cuts
+                Assert.False(source.HasExited, "the transfer ended before the cuts (raise the size or lower the rate)\n" + source.Describe());
+                await topology.CutWanAsync("a");
+                var watch = Stopwatch.StartNew();
+                await Task.Delay(TimeSpan.FromSeconds(cut));
+                await topology.RestoreWanAsync("a");
+                output.WriteLine($"WAN of a cut for {watch.Elapsed.TotalSeconds:0.0} s");
+            }
+
+            Assert.Equal(0, await source.WaitForExitAsync(TimeSpan.FromSeconds(240)));
+            var sent = SentRegex().Match(source.StandardOutput);
+            Assert.True(sent.Success, source.Describe());
+            Assert.Contains($"REPLY GOT {sent.Groups[1].Value} {total}", source.StandardOutput, StringComparison.Ordinal);
+            await sink.WaitForLineAsync(l => l == $"GOT {sent.Groups[1].Value} {total}", Short);
+            // The long cuts outlast the 3 s dead-leg timer: the legs were replaced, not just delayed by TCP.
+            Assert.True(ResumeCount() - resumesBefore >= 2, "expected resumed legs in router a's log");
+        }
+        finally
+        {
+            await sink.StopAsync();
+            await topology.RestoreWanAsync("a");
+            await topology.UnlimitWanAsync("a");
+        }
+    });
+
+    /// <summary>
+    /// 1,000 idle connections a1 → b1 survive a 15 s outage: all echo afterwards, and both routers' resident
+    /// memory stays under 400 MiB (idle streams hold no relay buffers; the bound is the .NET runtime plus
+    /// per-stream bookkeeping, measured ~150-250 MiB).
+    /// </summary>
+    [Fact]
+    public Task ThousandIdleConnections_SurviveOutage_RouterMemoryBounded() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        const int count = 1000;
+        var echo = Cluster.StartProgram("b1", "/usr/bin/python3", Script("wan_echo.py"), Cluster.Vips["b1"], "7601");
+        HostProcess? idle = null;
+        try
+        {
+            await echo.WaitForLineAsync(l => l == "LISTENING", Short);
+            idle = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_idle.py"), Cluster.Vips["b1"], "7601", count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await idle.WaitForLineAsync(l => l == $"OPEN {count}", TimeSpan.FromSeconds(180));
+            idle.WriteStdin("CHECK\n");
+            await idle.WaitForLineAsync(l => l == $"CHECKED {count} 0", TimeSpan.FromSeconds(120));
+
+            await Cluster.Topology.CutWanAsync("a");
+            await Task.Delay(TimeSpan.FromSeconds(15));
+            await Cluster.Topology.RestoreWanAsync("a");
+
+            idle.WriteStdin("CHECK\n");
+            var line = await idle.WaitForLineAsync(
+                l => l.StartsWith("CHECKED", StringComparison.Ordinal) && idle.StandardOutputLines.Count(x => x.StartsWith("CHECKED", StringComparison.Ordinal)) >= 2,
+                TimeSpan.FromSeconds(180), OutputStream.StandardOutput);
+            Assert.Equal($"CHECKED {count} 0", idle.StandardOutputLines.Last(x => x.StartsWith("CHECKED", StringComparison.Ordinal)));
+            Assert.DoesNotContain("RESET", echo.StandardOutput, StringComparison.Ordinal);
+            foreach (var site in Sites)
+            {
+                var rss = RssKiB(Cluster.Routers[site].Id);
+                output.WriteLine($"router {site}: {rss / 1024} MiB resident with {count} streams ({line})");
+                Assert.InRange(rss, 1, 400 * 1024);
+            }
+        }
+        finally
+        {
+            if (idle is not null)
+            {
+                await idle.StopAsync();
+            }
+
+            await echo.StopAsync();
+            await Cluster.Topology.RestoreWanAsync("a");
+        }
+    });
+
+    /// <summary>
+    /// UDP across a 10 s outage: datagrams sent meanwhile may be lost (that is UDP), but the routers' peer
+    /// link path comes back by itself (no restart): a1 → b1 echoes work again afterwards.
+    /// </summary>
+    [Fact]
+    public Task Udp_PathResumesAfterOutage_WithoutRestart() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        var echo = Cluster.StartProgram("b1", "python3", Script("udp_app.py"), "server", Cluster.Vips["b1"], "9300");
+        try
+        {
+            await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
+            await UdpEchoWorksAsync();
+            await Cluster.Topology.CutWanAsync("a");
+            await Task.Delay(TimeSpan.FromSeconds(10));
+            await Cluster.Topology.RestoreWanAsync("a");
+            await UdpEchoWorksAsync();
+        }
+        finally
+        {
+            await echo.StopAsync();
+            await Cluster.Topology.RestoreWanAsync("a");
+        }
+    });
+
+    private async Task UdpEchoWorksAsync()
+    {
+        CommandResult? last = null;
+        await Poll.AssertAsync(async () =>
+        {
+            last = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "client", "b1", "9300", "100");
+            return last.ExitCode == 0 && last.StandardOutput.Contains("OK size=100", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(60), "a UDP echo a1 -> b1");
+    }
+
+    private int ResumeCount() => Cluster.Routers["a"].StandardErrorLines.Count(l => l.Contains(" resumed after ", StringComparison.Ordinal));
+
+    private static long RssKiB(int pid)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return 0;
+    }
+
+    [GeneratedRegex("SENT ([0-9a-f]{64}) ")]
+    private static partial Regex SentRegex();
+}
