@@ -11,5 +11,9 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(ResolveCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+foreach (var command in PersonalClusterCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
 root.Subcommands.Add(BenchCommand.Create());
 return CommandLineHost.Run(root, args);
