@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 using Isthmus.Core.Addressing;
 using Isthmus.Core.Logging;
@@ -13,9 +15,19 @@ namespace Isthmus.Router;
 /// Takes an accepted leg, authenticates its header, opens the next leg (to a node of this site or to the
 /// router of the destination's site), answers with the next hop's result, then relays bytes.
 /// </summary>
+[SuppressMessage("Design", "CA1001", Justification = "lives as long as the router process")]
 internal sealed class LegForwarder(RouterContext context, ILogger logger)
 {
+    /// <summary>
+    /// New WAN stream legs (TCP + TLS handshakes) dialled at once. A burst of connects (a program opening a
+    /// thousand sockets in a loop) would otherwise start a thousand handshakes together: on a small head node
+    /// none finishes within the peer's handshake deadline and the peer's guard sheds them. Queued here, they
+    /// complete in order at the rate the CPUs allow; the wait counts against the dial timeout.
+    /// </summary>
+    private const int ConcurrentWanDials = 32;
+
     private readonly RateLimitedLog _offenders = new(logger);
+    private readonly SemaphoreSlim _wanDialSlots = new(ConcurrentWanDials, ConcurrentWanDials);
     /// <summary>Inter-site streams on resumable WAN legs.</summary>
     public WanStreams Wan { get; } = new(context, logger);
 
@@ -245,6 +257,21 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return new LegDialResult(LegStatus.NetworkUnreachable, null, $"{IPv4.Format(dst)} is in no site's subnet");
         }
 
-        return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader!.ToBytes(context.RouterSecret), context.WanSecurityFor(site, logger), context.DialTimeout, cancellationToken).ConfigureAwait(false);
+        var started = Stopwatch.GetTimestamp();
+        if (!await _wanDialSlots.WaitAsync(context.DialTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            return new LegDialResult(LegStatus.TimedOut, null, $"no WAN dial slot to site {site.Name} within {context.DialTimeout.TotalSeconds:0} s ({ConcurrentWanDials} dials in flight)");
+        }
+
+        try
+        {
+            var left = context.DialTimeout - Stopwatch.GetElapsedTime(started);
+            return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader!.ToBytes(context.RouterSecret), context.WanSecurityFor(site, logger),
+                left > TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _wanDialSlots.Release();
+        }
     }
 }

@@ -198,8 +198,16 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         }
         catch
         {
+            // ISTHMUS_TEST_LOG_DIR=/some/dir keeps every log line of every router and agent of a failed test there.
+            var keep = System.Environment.GetEnvironmentVariable("ISTHMUS_TEST_LOG_DIR");
             foreach (var (name, process) in _routers.Select(r => ("router " + r.Key, r.Value)).Concat(_agents.Select(a => ("agent " + a.Key, a.Value))))
             {
+                if (!string.IsNullOrEmpty(keep))
+                {
+                    Directory.CreateDirectory(keep);
+                    await File.WriteAllLinesAsync(Path.Combine(keep, name.Replace(' ', '-') + ".log"), process.StandardErrorLines).ConfigureAwait(false);
+                }
+
                 output.WriteLine($"--- {name} (last 60 log lines)");
                 foreach (var line in process.StandardErrorLines.TakeLast(60))
                 {
