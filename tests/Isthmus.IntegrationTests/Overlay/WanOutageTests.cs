@@ -83,6 +83,100 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
     });
 
     /// <summary>
+    /// redis-benchmark (100,000 SETs over 1,000 keys from 50 connections) and a deterministic writer of 20,000
+    /// known keys run from a1 against redis-server on b1 while the WAN is cut for 15 s: the benchmark reports
+    /// no error and exits 0, and afterwards DBSIZE is exactly 1,000 + 20,000 and every written value reads
+    /// back equal (100,000 random picks of 1,000 keys miss one with probability ~e^-90, so all 1,000 exist).
+    /// </summary>
+    [Fact]
+    public Task RedisBenchmark_Through15sOutage_NoErrors_ContentEqual() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        const int written = 20000;
+        const int benchKeys = 1000;
+        var vip = Cluster.Vips["b1"];
+        var redis = Cluster.StartProgram("b1", "redis-server", "--port", "6392", "--bind", vip, "--save", "", "--appendonly", "no", "--protected-mode", "no");
+        HostProcess? writer = null;
+        try
+        {
+            await redis.WaitForLineAsync(l => l.Contains("Ready to accept connections", StringComparison.Ordinal), Short);
+            var benchmark = Cluster.RunProgramAsync("a1", TimeSpan.FromMinutes(6), "redis-benchmark",
+                "-h", vip, "-p", "6392", "-q", "-t", "set", "-n", "100000", "-r", benchKeys.ToString(System.Globalization.CultureInfo.InvariantCulture), "-c", "50");
+            writer = Cluster.StartProgram("a1", "/usr/bin/python3", Script("redis_keys.py"), "write", vip, "6392", written.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await writer.WaitForLineAsync(l => l == "WROTE 1000", Short);
+            Assert.False(benchmark.IsCompleted, "redis-benchmark ended before the cut (raise -n)");
+            Assert.False(writer.HasExited, "the writer ended before the cut\n" + writer.Describe());
+            await Cluster.Topology.CutWanAsync("a");
+            await Task.Delay(TimeSpan.FromSeconds(15));
+            await Cluster.Topology.RestoreWanAsync("a");
+
+            var bench = await benchmark;
+            output.WriteLine(bench.StandardOutput.Split('\r').Last());
+            Assert.True(bench.ExitCode == 0, bench.ToString());
+            Assert.DoesNotContain("error", bench.StandardOutput + bench.StandardError, StringComparison.OrdinalIgnoreCase);
+            Assert.Matches(@"SET: [0-9.]+ requests per second", bench.StandardOutput);
+            Assert.Equal(0, await writer.WaitForExitAsync(TimeSpan.FromMinutes(3)));
+            Assert.Contains($"DONE {written}", writer.StandardOutput, StringComparison.Ordinal);
+
+            var check = await Cluster.RunProgramAsync("a1", Short, "/usr/bin/python3", Script("redis_keys.py"), "check", vip, "6392",
+                written.ToString(System.Globalization.CultureInfo.InvariantCulture), benchKeys.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.True(check.ExitCode == 0, check.ToString());
+            output.WriteLine(check.StandardOutput);
+            var found = check.StandardOutput.Split('\n', StringSplitOptions.TrimEntries);
+            Assert.Contains($"DBSIZE {written + benchKeys}", found);
+            Assert.Contains($"MATCH {written}", found);
+            Assert.Contains($"BENCH {benchKeys}", found);
+        }
+        finally
+        {
+            if (writer is not null)
+            {
+                await writer.StopAsync();
+            }
+
+            await redis.StopAsync();
+            await Cluster.Topology.RestoreWanAsync("a");
+        }
+    });
+
+    /// <summary>
+    /// An SSH session a1 → b1 whose remote command prints a numbered line every second for 50 s stays up
+    /// through a 30 s cut in the middle: ssh exits 0 and lines 1..50 arrived exactly once, in order.
+    /// </summary>
+    [Fact]
+    public Task SshSession_Through30sOutage_ContinuesCommand() => Cluster.WithLogsOnFailureAsync(output, async () =>
+    {
+        const int lines = 50;
+        var keys = Path.Combine(Cluster.WorkDirectory, "ssh-outage");
+        var config = (await SshdSetup.CreateAsync(keys, Cluster.Vips["b1"], 2223)).Config;
+        var sshd = Cluster.StartProgram("b1", "/usr/sbin/sshd", "-D", "-e", "-f", config);
+        HostProcess? ssh = null;
+        try
+        {
+            await sshd.WaitForLineAsync(l => l.Contains("Server listening on", StringComparison.Ordinal), Short);
+            ssh = Cluster.StartProgram("a1", "/usr/bin/ssh", "-p", "2223", "-i", Path.Combine(keys, "user"),
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                "root@" + Cluster.Vips["b1"], $"for i in $(seq 1 {lines}); do echo line $i; sleep 1; done");
+            await ssh.WaitForLineAsync(l => l == "line 10", Short, OutputStream.StandardOutput);
+            await Cluster.Topology.CutWanAsync("a");
+            await Task.Delay(TimeSpan.FromSeconds(30));
+            await Cluster.Topology.RestoreWanAsync("a");
+
+            Assert.Equal(0, await ssh.WaitForExitAsync(TimeSpan.FromSeconds(120)));
+            Assert.Equal(Enumerable.Range(1, lines).Select(i => $"line {i}"), ssh.StandardOutputLines.Where(l => l.Length > 0));
+        }
+        finally
+        {
+            if (ssh is not null)
+            {
+                await ssh.StopAsync();
+            }
+
+            await sshd.StopAsync();
+            await Cluster.Topology.RestoreWanAsync("a");
+        }
+    });
+
+    /// <summary>
     /// 1,000 idle connections a1 → b1 survive a 15 s outage: all echo afterwards, and both routers' resident
     /// memory stays under 400 MiB (idle streams hold no relay buffers; the bound is the .NET runtime plus
     /// per-stream bookkeeping, measured ~150-250 MiB).
