@@ -28,6 +28,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
 
     private readonly RateLimitedLog _offenders = new(logger);
     private readonly SemaphoreSlim _wanDialSlots = new(ConcurrentWanDials, ConcurrentWanDials);
+
     /// <summary>Inter-site streams on resumable WAN legs.</summary>
     public WanStreams Wan { get; } = new(context, logger);
 
@@ -265,9 +266,12 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
 
         try
         {
+            // The dial gets what the queue left of the one dial timeout.
             var left = context.DialTimeout - Stopwatch.GetElapsedTime(started);
-            return await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader!.ToBytes(context.RouterSecret), context.WanSecurityFor(site, logger),
-                left > TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            return left <= TimeSpan.Zero
+                ? new LegDialResult(LegStatus.TimedOut, null, $"no WAN dial slot to site {site.Name} within {context.DialTimeout.TotalSeconds:0} s")
+                : await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), wanHeader!.ToBytes(context.RouterSecret), context.WanSecurityFor(site, logger),
+                    left, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

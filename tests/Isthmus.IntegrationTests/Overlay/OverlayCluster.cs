@@ -200,11 +200,15 @@ public sealed partial class OverlayCluster : IAsyncDisposable
         {
             // ISTHMUS_TEST_LOG_DIR=/some/dir keeps every log line of every router and agent of a failed test there.
             var keep = System.Environment.GetEnvironmentVariable("ISTHMUS_TEST_LOG_DIR");
+            if (!string.IsNullOrEmpty(keep))
+            {
+                Directory.CreateDirectory(keep);
+            }
+
             foreach (var (name, process) in _routers.Select(r => ("router " + r.Key, r.Value)).Concat(_agents.Select(a => ("agent " + a.Key, a.Value))))
             {
                 if (!string.IsNullOrEmpty(keep))
                 {
-                    Directory.CreateDirectory(keep);
                     await File.WriteAllLinesAsync(Path.Combine(keep, name.Replace(' ', '-') + ".log"), process.StandardErrorLines).ConfigureAwait(false);
                 }
 

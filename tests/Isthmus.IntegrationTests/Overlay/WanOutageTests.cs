@@ -107,9 +107,7 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
             await writer.WaitForLineAsync(l => l == "WROTE 1000", Short);
             Assert.False(benchmark.IsCompleted, "redis-benchmark ended before the cut (raise -n)");
             Assert.False(writer.HasExited, "the writer ended before the cut\n" + writer.Describe());
-            await Cluster.Topology.CutWanAsync("a");
-            await Task.Delay(TimeSpan.FromSeconds(15));
-            await Cluster.Topology.RestoreWanAsync("a");
+            await Cluster.Topology.OutageAsync("a", TimeSpan.FromSeconds(15));
 
             var bench = await benchmark;
             output.WriteLine(bench.StandardOutput.Split('\r').Last());
@@ -159,9 +157,7 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
                 "root@" + Cluster.Vips["b1"], $"for i in $(seq 1 {lines}); do echo line $i; sleep 1; done");
             await ssh.WaitForLineAsync(l => l == "line 10", Short, OutputStream.StandardOutput);
-            await Cluster.Topology.CutWanAsync("a");
-            await Task.Delay(TimeSpan.FromSeconds(30));
-            await Cluster.Topology.RestoreWanAsync("a");
+            await Cluster.Topology.OutageAsync("a", TimeSpan.FromSeconds(30));
 
             Assert.Equal(0, await ssh.WaitForExitAsync(TimeSpan.FromSeconds(120)));
             Assert.Equal(Enumerable.Range(1, lines).Select(i => $"line {i}"), ssh.StandardOutputLines.Where(l => l.Length > 0));
@@ -197,9 +193,7 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
             idle.WriteStdin("CHECK\n");
             await idle.WaitForLineAsync(l => l == $"CHECKED {count} 0", TimeSpan.FromSeconds(120));
 
-            await Cluster.Topology.CutWanAsync("a");
-            await Task.Delay(TimeSpan.FromSeconds(15));
-            await Cluster.Topology.RestoreWanAsync("a");
+            await Cluster.Topology.OutageAsync("a", TimeSpan.FromSeconds(15));
 
             idle.WriteStdin("CHECK\n");
             var line = await idle.WaitForLineAsync(
@@ -238,9 +232,7 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
         {
             await echo.WaitForLineAsync(l => l.StartsWith("LISTENING", StringComparison.Ordinal), Short);
             await UdpEchoWorksAsync();
-            await Cluster.Topology.CutWanAsync("a");
-            await Task.Delay(TimeSpan.FromSeconds(10));
-            await Cluster.Topology.RestoreWanAsync("a");
+            await Cluster.Topology.OutageAsync("a", TimeSpan.FromSeconds(10));
             await UdpEchoWorksAsync();
         }
         finally

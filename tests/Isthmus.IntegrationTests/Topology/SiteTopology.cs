@@ -142,6 +142,14 @@ public sealed partial class SiteTopology : IAsyncDisposable
         _log.Write($"WAN of site {s.Name} cut ({s.WanPort} down)");
     }
 
+    /// <summary>Cuts the site's WAN link for <paramref name="outage"/>, then brings it back up.</summary>
+    public async Task OutageAsync(string site, TimeSpan outage)
+    {
+        await CutWanAsync(site).ConfigureAwait(false);
+        await Task.Delay(outage).ConfigureAwait(false);
+        await RestoreWanAsync(site).ConfigureAwait(false);
+    }
+
     /// <summary>Brings the site's WAN link back up.</summary>
     public async Task RestoreWanAsync(string site)
     {
