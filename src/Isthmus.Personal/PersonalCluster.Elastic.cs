@@ -1,6 +1,7 @@
 using Isthmus.Core;
 using Isthmus.Personal.Schedulers;
 using Isthmus.Personal.Sites;
+using Isthmus.Personal.Slurm;
 using Isthmus.Personal.Spec;
 using Isthmus.Personal.State;
 
@@ -246,7 +247,7 @@ public sealed partial class PersonalCluster
     public async Task ReconcileAsync(IClusterProgress progress, CancellationToken cancellationToken)
     {
         var slurm = HasSlurm ? await SafeNodeStatesAsync(cancellationToken).ConfigureAwait(false) : [];
-        var pending = HasSlurm ? (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(j => j.State == "PENDING") : 0;
+        var pending = HasSlurm ? (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(j => j.State == "PENDING" && PendingDemand.NewNodesCanHelp(j.Reason)) : 0;
         var now = DateTimeOffset.UtcNow;
         foreach (var site in Sites.ToList())
         {
@@ -348,7 +349,7 @@ public sealed partial class PersonalCluster
         }
     }
 
-    private async Task<List<(string Id, string State, string Nodes)>> SafeJobsAsync(CancellationToken cancellationToken)
+    private async Task<List<(string Id, string State, string Nodes, string Reason)>> SafeJobsAsync(CancellationToken cancellationToken)
     {
         try
         {

@@ -109,8 +109,7 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         Assert.Contains($"personal job {job} was running on a2: requeued", shrink.StandardOutput, StringComparison.Ordinal);
         Assert.Equal(["b1"], await SinfoAsync());
         Assert.Contains(job, await Squeue(), StringComparison.Ordinal);
-        // The requeued job asks for a2 by name, which will not come back: cancel it, or the manager would grow
-        // site a to max for it (a pending job is what elasticity answers).
+        // The requeued job asks for a2 by name, which will not come back: cancel it (it could never run again).
         (await Isthmus(Long, "shell", "--state", State, "-c", "scancel " + job)).EnsureSuccess();
 
         // The site ends a proxy by itself (the local scheduler's scancel: SIGTERM to the job): its node leaves the
