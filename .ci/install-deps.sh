@@ -3,7 +3,7 @@
 # redis, ssh, netcat, a C compiler for the native pieces, for the HPC tests memcached with
 # libmemcached's tools, Open MPI with NetPIPE, Slurm with munge, and busybox-static and Go for the
 # static programs of the seccomp-mode tests, socat and NetPIPE (netpipe-tcp) for the isthmus bench
-# smoke test). Idempotent: does nothing when every package is already installed, otherwise runs
+# smoke test, and Son of Grid Engine for the sge site scheduler). Idempotent: does nothing when every package is already installed, otherwise runs
 # apt-get update once and installs what is missing.
 # Package postinst scripts must not start services here: /usr/sbin/policy-rc.d says "exit 101".
 set -euo pipefail
@@ -19,6 +19,7 @@ packages=(
     slurm-wlm slurmctld slurmd slurm-client munge
     busybox-static golang-go
     socat netpipe-tcp
+    gridengine-master gridengine-exec gridengine-client
 )
 
 missing=()

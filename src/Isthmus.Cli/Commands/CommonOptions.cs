@@ -33,7 +33,10 @@ internal static class CommonOptions
     }
 
     /// <summary>A token cancelled by the first SIGINT or SIGTERM, so commands leave cleanly.</summary>
-    public static CancellationTokenSource StopOnSignals(out IDisposable registrations)
+    public static CancellationTokenSource StopOnSignals(out IDisposable registrations) => StopOnSignals(out registrations, []);
+
+    /// <summary>As <see cref="StopOnSignals(out IDisposable)"/>, and on each of <paramref name="more"/> too (raw numbers allowed).</summary>
+    public static CancellationTokenSource StopOnSignals(out IDisposable registrations, params PosixSignal[] more)
     {
         var cts = new CancellationTokenSource();
         void Handler(PosixSignalContext context)
@@ -44,7 +47,7 @@ internal static class CommonOptions
 
         var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Handler);
         var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handler);
-        registrations = new CompositeDisposable(sigint, sigterm);
+        registrations = new CompositeDisposable([sigint, sigterm, .. more.Select(signal => PosixSignalRegistration.Create(signal, Handler))]);
         return cts;
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Isthmus.Core;
 using Isthmus.Interpose;
@@ -124,7 +125,7 @@ internal static class PersonalClusterCommands
 
             using var process = Process.Start(info) ?? throw new UserException("cannot start a shell", 1);
             // The child gets the terminal's signals itself; we only wait (Ctrl-C must not end isthmus first).
-            using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => c.Cancel = true);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => c.Cancel = true);
             await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
             return process.ExitCode;
         });
@@ -204,6 +205,10 @@ internal static class PersonalClusterCommands
         return command;
     }
 
+    // Linux's numbers (x86-64 and arm64); PosixSignal names only the portable signals.
+    private const PosixSignal SignalUsr1 = (PosixSignal)10;
+    private const PosixSignal SignalUsr2 = (PosixSignal)12;
+
     private static Command ProxyCommand()
     {
         var work = new Argument<string>("WORK") { Description = "The site's work directory (holds proxy.json)." };
@@ -218,7 +223,9 @@ internal static class PersonalClusterCommands
         {
             using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
             var node = result.GetValue(name)!;
-            using var stop = CommonOptions.StopOnSignals(out var signals);
+            // Grid Engine warns with SIGUSR1/SIGUSR2 before it kills (qdel with -notify, soft walltime, suspend),
+            // and may send them to the whole job: each is a request to drain and leave, like SIGTERM.
+            using var stop = CommonOptions.StopOnSignals(out var signals, SignalUsr1, SignalUsr2);
             using (signals)
             {
                 return await new JobProxy(Path.GetFullPath(result.GetValue(work)!), node, logging).RunAsync(vip =>

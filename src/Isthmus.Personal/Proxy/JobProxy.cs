@@ -75,6 +75,10 @@ public sealed class JobProxy(string workDir, string node, ILoggerFactory logging
                 var which = first == agentTask ? "the node agent" : children[waits.IndexOf(first)].StartInfo.ArgumentList.FirstOrDefault(a => a is "slurmd" or "munged") ?? "a worker";
                 _log.LogError("{Which} ended by itself; the proxy ends", which);
             }
+            else
+            {
+                _log.LogInformation("node {Node} leaves: asked to stop", node);
+            }
         }
         finally
         {

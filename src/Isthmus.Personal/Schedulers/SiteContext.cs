@@ -18,7 +18,12 @@ public sealed record SiteContext(SiteSpec Spec, SiteRecord Record, SiteShell She
     /// <summary>The log of a proxy at the site (the batch job's output).</summary>
     public string ProxyLog(string node) => Path.Combine(WorkDir, "jobs", node + ".log");
 
-    public ISiteScheduler Scheduler => Spec.Scheduler == SchedulerKind.Slurm ? new SlurmSiteScheduler() : new LocalForkScheduler();
+    public ISiteScheduler Scheduler => Spec.Scheduler switch
+    {
+        SchedulerKind.Slurm => new SlurmSiteScheduler(),
+        SchedulerKind.Sge => new SgeSiteScheduler(),
+        _ => new LocalForkScheduler(),
+    };
 }
 
 /// <summary>What a site scheduler says about a job proxy.</summary>

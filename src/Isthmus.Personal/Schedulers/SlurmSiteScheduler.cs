@@ -1,5 +1,3 @@
-using System.Text;
-using Isthmus.Core;
 using Isthmus.Personal.Sites;
 using Isthmus.Personal.State;
 
@@ -14,7 +12,7 @@ public sealed class SlurmSiteScheduler : ISiteScheduler
 {
     public async Task<ProxyRecord> SubmitAsync(SiteContext site, string node, CancellationToken cancellationToken)
     {
-        var script = Path.Combine(site.WorkDir, "jobs", node + ".sbatch");
+        var script = BatchScript.PathFor(site, node, ".sbatch");
         var batch = $"""
             #!/bin/sh
             # Isthmus job proxy: this job becomes node {node} of the personal cluster (see 'isthmus status').
@@ -39,37 +37,16 @@ public sealed class SlurmSiteScheduler : ISiteScheduler
 
         args.AddRange(site.Spec.SubmitOptions);
         args.Add(script);
-        var command = new StringBuilder()
-            .Append("mkdir -p ").Append(SiteShell.Quote(Path.Combine(site.WorkDir, "jobs"))).Append(" && cat > ").Append(SiteShell.Quote(script))
-            .Append(" <<'ISTHMUS_EOF'\n").Append(batch).Append("ISTHMUS_EOF\n")
-            .Append("chmod 700 ").Append(SiteShell.Quote(script)).Append(" && ").Append(SiteShell.Command(args)).Append('\n')
-            .ToString();
-        var output = (await site.Shell.CheckAsync("sbatch", command, cancellationToken: cancellationToken).ConfigureAwait(false)).Trim();
-        var id = output.Split('\n')[^1].Split(';')[0].Trim();
-        if (id.Length == 0 || !id.All(char.IsAsciiDigit))
-        {
-            throw new UserException($"site {site.Name}: sbatch printed '{output}', not a job id", 1);
-        }
-
+        var command = BatchScript.WriteThenSubmit(site, script, batch, args);
+        var output = await site.Shell.CheckAsync("sbatch", command, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var id = BatchScript.JobId(site, "sbatch", output);
         return new ProxyRecord { Site = site.Name, Node = node, JobId = id, Submitted = DateTimeOffset.UtcNow };
     }
 
     public async Task CancelAsync(SiteContext site, ProxyRecord proxy, CancellationToken cancellationToken)
     {
         await site.Shell.CheckAsync("scancel", SiteShell.Command("scancel", proxy.JobId), cancellationToken: cancellationToken).ConfigureAwait(false);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (DateTime.UtcNow < deadline)
-        {
-            var states = await StatesAsync(site, [proxy], cancellationToken).ConfigureAwait(false);
-            if (states[proxy.JobId] == ProxyJobState.Gone)
-            {
-                return;
-            }
-
-            await Task.Delay(500, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new UserException($"site {site.Name}: job {proxy.JobId} (node {proxy.Node}) is still in squeue 90 s after scancel", 1);
+        await BatchScript.WaitUntilGoneAsync(this, site, proxy, "scancel", "squeue", cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<Dictionary<string, ProxyJobState>> StatesAsync(SiteContext site, IReadOnlyList<ProxyRecord> proxies, CancellationToken cancellationToken)

@@ -17,7 +17,7 @@ public static partial class PersonalClusterFileReader
     private static readonly string[] SubmitKeys = ["wan", "lan"];
     private static readonly string[] ManagerKeys = ["kind", "cpus"];
     private static readonly string[] SiteKeys =
-        ["access", "scheduler", "partition", "walltime", "submit_options", "min", "max", "wan", "lan", "work_dir"];
+        ["access", "scheduler", "partition", "queue", "walltime", "submit_options", "min", "max", "wan", "lan", "work_dir"];
     private static readonly string[] SshKeys = ["host", "user", "port", "identity", "options"];
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
@@ -175,8 +175,8 @@ public static partial class PersonalClusterFileReader
         {
             null or "local" => SchedulerKind.Local,
             "slurm" => SchedulerKind.Slurm,
-            "sge" => throw schedulerValue!.Error("scheduler \"sge\" is not supported yet: use \"slurm\" or \"local\""),
-            var other => throw schedulerValue!.Error($"scheduler '{other}' is not known: use \"slurm\" or \"local\" (a fork on the head node)"),
+            "sge" => SchedulerKind.Sge,
+            var other => throw schedulerValue!.Error($"scheduler '{other}' is not known: use \"slurm\", \"sge\" or \"local\" (a fork on the head node)"),
         };
 
         var walltimeValue = table.GetValue("walltime");
@@ -212,7 +212,15 @@ public static partial class PersonalClusterFileReader
 
         // Local sites default to their own loopback address, like 'isthmus demo': 127.0.0.2, 127.0.0.3, …
         var localLan = new Endpoint($"127.0.0.{2 + index}", null);
-        return new SiteSpec(name, access, ssh, scheduler, table.GetValue("partition")?.AsString(), walltime,
+        // 'queue' is Grid Engine's word for what Slurm calls a partition: either key, not both.
+        var partitionValue = table.GetValue("partition");
+        var queueValue = table.GetValue("queue");
+        if (partitionValue is not null && queueValue is not null)
+        {
+            throw queueValue.Error($"site '{name}' has both 'partition' and 'queue': they are the same setting, keep one");
+        }
+
+        return new SiteSpec(name, access, ssh, scheduler, (partitionValue ?? queueValue)?.AsString(), walltime,
             table.GetValue("submit_options")?.AsStringArray() ?? [], min, max,
             wan ?? new Endpoint("127.0.0.1", null), lan ?? localLan, table.GetValue("work_dir")?.AsString());
     }

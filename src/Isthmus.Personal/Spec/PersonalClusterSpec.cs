@@ -79,6 +79,9 @@ public enum SchedulerKind
 
     /// <summary>The site's Slurm: sbatch, squeue, scancel.</summary>
     Slurm,
+
+    /// <summary>The site's (Son of) Grid Engine: qsub, qstat, qdel.</summary>
+    Sge,
 }
 
 /// <summary>One <c>[sites.NAME]</c> table.</summary>
@@ -86,7 +89,7 @@ public enum SchedulerKind
 /// <param name="Access">How the head node is reached.</param>
 /// <param name="Ssh">The <c>[sites.NAME.ssh]</c> table when <paramref name="Access"/> is ssh.</param>
 /// <param name="Scheduler">How job proxies are submitted.</param>
-/// <param name="Partition">The site's partition (Slurm) for job proxies, or null for the site's default.</param>
+/// <param name="Partition">The site's partition (Slurm) or queue (Grid Engine) for job proxies, or null for the site's default.</param>
 /// <param name="Walltime">The job proxies' walltime as the scheduler takes it (<c>HH:MM:SS</c>), or null for the site's default.</param>
 /// <param name="SubmitOptions">Extra arguments for the submit command (e.g. <c>--account=x</c>).</param>
 /// <param name="MinProxies">Proxies kept at the site while the cluster is up.</param>

@@ -76,7 +76,8 @@ public sealed class PersonalClusterFileReaderTests
     [InlineData("\n[sites.a]\nwalltime = \"soon\"\n", 6, "walltime 'soon' is not")]
     [InlineData("\n[sites.home]\n", 5, "taken by the submission host")]
     [InlineData("\n[manager]\nkind = \"pbs\"\n[sites.a]\n", 6, "kind 'pbs' is not a job manager")]
-    [InlineData("\n[sites.a]\nscheduler = \"sge\"\n", 6, "\"sge\" is not supported yet")]
+    [InlineData("\n[sites.a]\nscheduler = \"pbs\"\n", 6, "scheduler 'pbs' is not known: use \"slurm\", \"sge\" or \"local\"")]
+    [InlineData("\n[sites.a]\npartition = \"p\"\nqueue = \"q\"\n", 7, "both 'partition' and 'queue'")]
     [InlineData("\n[sites.a.foo]\nx = 1\n", 5, "unknown table [sites.a.foo]")]
     public void BadFiles_FileLineReason(string tail, int line, string reason)
     {
@@ -85,6 +86,14 @@ public sealed class PersonalClusterFileReaderTests
         Assert.Equal(line, e.Line);
         Assert.Contains(reason, e.Reason, StringComparison.Ordinal);
         Assert.StartsWith($"bad.toml:{line}: ", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SgeSite_QueueIsThePartition()
+    {
+        var spec = PersonalClusterFileReader.Parse(Minimal + "\nscheduler = \"sge\"\nqueue = \"all.q\"\nwalltime = \"02:00:00\"\n", "sge.toml");
+        var a = Assert.Single(spec.Sites);
+        Assert.Equal((SchedulerKind.Sge, "all.q", "02:00:00"), (a.Scheduler, a.Partition, a.Walltime));
     }
 
     [Fact]

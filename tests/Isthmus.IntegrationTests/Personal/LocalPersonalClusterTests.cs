@@ -182,7 +182,7 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         await File.WriteAllTextAsync(file, "[cluster]\nname = \"x\"\nnetwork = \"100.64.0.0/16\"\n\n[sites.a]\nscheduler = \"pbs\"\n");
         var result = await Isthmus(Long, "up", file, "--state", State);
         Assert.Equal(2, result.ExitCode);
-        Assert.Equal($"isthmus: {file}:6: scheduler 'pbs' is not known: use \"slurm\" or \"local\" (a fork on the head node)", result.StandardError.Trim());
+        Assert.Equal($"isthmus: {file}:6: scheduler 'pbs' is not known: use \"slurm\", \"sge\" or \"local\" (a fork on the head node)", result.StandardError.Trim());
         Assert.False(Directory.Exists(State));
     }
 

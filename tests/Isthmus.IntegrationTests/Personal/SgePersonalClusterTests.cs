@@ -1,0 +1,143 @@
+using Isthmus.IntegrationTests.Topology;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Isthmus.IntegrationTests.Personal;
+
+/// <summary>
+/// A site whose scheduler is Son of Grid Engine: a real sge_qmaster and sge_execd (Debian's gridengine 8.1.9,
+/// private cell, spool and ports) in the test's namespace, beside a local-fork site. <c>isthmus up</c> submits
+/// site a's proxy with qsub; its node joins the personal Slurm next to site b's; a proxy that Grid Engine
+/// itself deletes (qdel: SIGUSR2, then SIGKILL after the queue's notify time) drains and leaves the personal
+/// cluster; <c>down</c> leaves no Grid Engine job and no process behind.
+/// </summary>
+public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Long = PersonalClusterCli.Patience;
+    private static string SiteScript => Path.Combine(AppContext.BaseDirectory, "Scripts", "sge_site.sh");
+    private readonly Dictionary<string, string?> _sge = new()
+    {
+        ["SGE_ROOT"] = "/var/lib/gridengine",
+        ["SGE_CELL"] = "isthmus-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)),
+        ["SGE_QMASTER_PORT"] = "16444",
+        ["SGE_EXECD_PORT"] = "16445",
+    };
+
+    private SiteTopology? _topology;
+    private string _work = "";
+    private PersonalClusterCli? _cli;
+
+    private NetHost Host => _topology!.SiteList[0].Nodes[0];
+
+    private PersonalClusterCli Cli => _cli!;
+
+    public async Task InitializeAsync()
+    {
+        _topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(1, 1));
+        _work = Directory.CreateTempSubdirectory("isthmus-sge-").FullName;
+        // Grid Engine's daemons run as sgeadmin, which must reach their spool directory below this one.
+        File.SetUnixFileMode(_work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        _sge["SGE_WORK"] = Path.Combine(_work, "sge");
+        _cli = new PersonalClusterCli(Host, Path.Combine(_work, "state"), _sge);
+        var start = await Host.RunAsync("/bin/bash", [SiteScript, "start"], TimeSpan.FromSeconds(60), _sge);
+        output.WriteLine(start.ToString());
+        if (start.ExitCode != 0)
+        {
+            // xunit does not dispose a class whose InitializeAsync failed: stop what did start here.
+            await Host.RunAsync("/bin/bash", [SiteScript, "stop"], TimeSpan.FromSeconds(60), _sge);
+            await _topology.DisposeAsync();
+            _topology = null;
+            Assert.Fail("Grid Engine did not start: " + start);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_topology is not null)
+        {
+            if (_cli is { IsUp: true })
+            {
+                output.WriteLine((await Cli.RunAsync("down")).ToString());
+            }
+
+            output.WriteLine((await Host.RunAsync("/bin/bash", [SiteScript, "stop"], TimeSpan.FromSeconds(60), _sge)).ToString());
+            await _topology.DisposeAsync();
+        }
+
+        try
+        {
+            Directory.Delete(_work, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task SgeSite_QsubProxy_JoinsPersonalSlurm_QdelDrains_DownLeavesNoJob()
+    {
+        var file = Path.Combine(_work, "sge.toml");
+        await File.WriteAllTextAsync(file, """
+            [cluster]
+            name = "grid"
+            network = "100.64.0.0/16"
+
+            [sites.a]
+            scheduler = "sge"
+            queue = "all.q"
+            walltime = "00:30:00"
+            min = 1
+            max = 2
+
+            [sites.b]
+            scheduler = "local"
+
+            """);
+        var up = await Cli.RunAsync("up", file, "--wait", "150");
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Contains("a nodes: a1 ", up.StandardOutput, StringComparison.Ordinal);
+
+        // The proxy is a Grid Engine job: its id is what qstat lists, running, under the proxy's job name.
+        var a1 = PersonalClusterCli.Proxies(await Cli.StatusAsync()).Single(p => p.Node == "a1");
+        Assert.True(a1.Job.All(char.IsAsciiDigit), a1.Job);
+        Assert.Contains((a1.Job, "isthmus-a1", "r"), await QstatAsync());
+
+        var srun = await Cli.ShellAsync("srun -N2 hostname");
+        Assert.True(srun.ExitCode == 0, srun.ToString());
+        Assert.Equal(["a1", "b1"], PersonalClusterCli.Lines(srun.StandardOutput).Order(StringComparer.Ordinal));
+
+        var grow = await Cli.RunAsync("grow", "a", "1", "--wait", "120");
+        Assert.True(grow.ExitCode == 0, grow.ToString());
+        Assert.Equal(["a1", "a2", "b1"], await Cli.SinfoAsync());
+        var a2 = PersonalClusterCli.Proxies(await Cli.StatusAsync()).Single(p => p.Node == "a2");
+
+        // The site deletes a proxy by itself: Grid Engine warns it (SIGUSR2, -notify), it drains, its job ends
+        // well before the SIGKILL, and its node leaves the personal cluster.
+        (await Host.RunAsync("/usr/bin/qdel", [a2.Job], TimeSpan.FromSeconds(30), _sge)).EnsureSuccess();
+        await Poll.AssertAsync(async () => (await Cli.SinfoAsync()).SequenceEqual(["a1", "b1"]), Long, "a2 leaves the personal cluster", TimeSpan.FromSeconds(1));
+        await Poll.AssertAsync(async () => !(await QstatAsync()).Any(j => j.Id == a2.Job), Long, $"job {a2.Job} leaves qstat", TimeSpan.FromSeconds(1));
+        var log = await File.ReadAllTextAsync(Path.Combine(_work, "state", "sites", "a", "jobs", "a2.log"));
+        Assert.Contains("node a2 leaves: asked to stop", log, StringComparison.Ordinal);
+
+        var before = await Cli.StatusAsync();
+        var pids = PersonalClusterCli.RecordedPids(before);
+        var down = await Cli.RunAsync("down");
+        output.WriteLine(down.ToString());
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
+        Assert.Empty(await QstatAsync());
+        Assert.DoesNotContain(pids, PersonalClusterCli.Running);
+        Assert.Empty(PersonalClusterCli.ProcessesMentioning(Path.Combine(_work, "state")));
+    }
+
+    private async Task<List<(string Id, string Name, string State)>> QstatAsync()
+    {
+        var result = await Host.RunAsync("/usr/bin/qstat", ["-u", "*"], TimeSpan.FromSeconds(30), _sge);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return
+        [
+            .. PersonalClusterCli.Lines(result.StandardOutput).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(c => c.Length >= 5 && c[0].All(char.IsAsciiDigit)).Select(c => (c[0], c[2], c[4])),
+        ];
+    }
+}
