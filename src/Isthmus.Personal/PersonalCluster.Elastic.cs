@@ -279,11 +279,22 @@ public sealed partial class PersonalCluster
                 progress.Report(site.Name, "nodes", $"{gone.Node} left (its job {gone.JobId} ended)");
             }
 
+            await RestartRouterIfGoneAsync(site, progress, cancellationToken).ConfigureAwait(false);
             var live = proxies.Where(p => states[p.JobId] != ProxyJobState.Gone).ToList();
             var floor = site.Record.Floor ?? site.Spec.MinProxies;
-            for (var i = live.Count; i < floor; i++)
+            try
             {
-                live.Add(await SubmitAsync(site.Name, progress, cancellationToken).ConfigureAwait(false));
+                for (var i = live.Count; i < floor; i++)
+                {
+                    live.Add(await SubmitAsync(site.Name, progress, cancellationToken).ConfigureAwait(false));
+                }
+            }
+            catch (UserException e)
+            {
+                // A refused submission (bad queue, quota, scheduler down) is this site's problem: say so, keep
+                // the other sites going, try again next round.
+                progress.Failed(site.Name, e.Message);
+                await UpdateAsync(r => r.AddEvent($"site {site.Name}: {e.Message}"), cancellationToken).ConfigureAwait(false);
             }
 
             if (!HasSlurm)
@@ -335,6 +346,30 @@ public sealed partial class PersonalCluster
                 await SubmitAsync(room.Name, progress, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// A site router that died (crash, OOM, a site admin's kill) is started again: its nodes' agents re-enrol by
+    /// themselves and keep their VIPs, and streams through it were reset when it died (see the router
+    /// restart section of ARCHITECTURE.md). Only a router the cluster started and recorded is restarted.
+    /// </summary>
+    private async Task RestartRouterIfGoneAsync(SiteContext site, IClusterProgress progress, CancellationToken cancellationToken)
+    {
+        if (site.Record.Router is not { } router)
+        {
+            return;
+        }
+
+        var alive = await SiteProcesses.AliveAsync(site.Shell, [(router.Pid, router.StartTicks)], cancellationToken).ConfigureAwait(false);
+        if (alive.Contains(router.Pid))
+        {
+            return;
+        }
+
+        progress.Failed(site.Name, $"the router (pid {router.Pid}) is gone; starting it again");
+        await UpdateAsync(r => r.AddEvent($"site {site.Name}: router pid {router.Pid} was gone; restarted"), cancellationToken).ConfigureAwait(false);
+        await StartRouterAsync(site, cancellationToken).ConfigureAwait(false);
+        progress.Report(site.Name, "router", $"up again (pid {Record.Site(site.Name).Router?.Pid})");
     }
 
     private async Task<Dictionary<string, string>> SafeNodeStatesAsync(CancellationToken cancellationToken)

@@ -233,10 +233,7 @@ public sealed partial class PersonalCluster
             await site.Shell.CheckAsync("writing proxy.json", $"cat > {SiteShell.Quote(ProxyConfig.PathIn(site.WorkDir))} <<'ISTHMUS_EOF'\n{config.ToJson()}\nISTHMUS_EOF\n",
                 cancellationToken: cancellationToken).ConfigureAwait(false);
 
-            var router = await SiteProcesses.StartAsync(site.Shell, "router", site.WorkDir, Path.Combine(site.WorkDir, "logs", "router.log"),
-                new Dictionary<string, string>(), [site.Isthmus, "router", clusterDir, "--site", site.Name], cancellationToken).ConfigureAwait(false);
-            await UpdateAsync(r => r.Site(site.Name).Router = router, cancellationToken).ConfigureAwait(false);
-            await WaitForLogAsync(site.Shell, router, l => l.Contains("up:", StringComparison.Ordinal), StartTimeout, cancellationToken).ConfigureAwait(false);
+            await StartRouterAsync(site, cancellationToken).ConfigureAwait(false);
             progress.Report(site.Name, "router", $"up (wan {site.Record.Wan}, lan {site.Record.Lan})");
             for (var i = 0; i < site.Spec.MinProxies; i++)
             {
@@ -251,6 +248,16 @@ public sealed partial class PersonalCluster
             await UpdateAsync(r => r.AddEvent($"site {site.Name}: {e.Message}"), cancellationToken).ConfigureAwait(false);
             return false;
         }
+    }
+
+    /// <summary>Starts the site's router (in the background at its head node), records it, and waits until it listens.</summary>
+    private async Task StartRouterAsync(SiteContext site, CancellationToken cancellationToken)
+    {
+        var clusterDir = site.Spec.Access == AccessKind.Local ? State.ClusterDirectory : Path.Combine(site.WorkDir, "cluster");
+        var router = await SiteProcesses.StartAsync(site.Shell, "router", site.WorkDir, Path.Combine(site.WorkDir, "logs", "router.log"),
+            new Dictionary<string, string>(), [site.Isthmus, "router", clusterDir, "--site", site.Name], cancellationToken).ConfigureAwait(false);
+        await UpdateAsync(r => r.Site(site.Name).Router = router, cancellationToken).ConfigureAwait(false);
+        await WaitForLogAsync(site.Shell, router, l => l.Contains("up:", StringComparison.Ordinal), StartTimeout, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Submits one proxy at <paramref name="siteName"/> (the next node name of the site) and records it.</summary>

@@ -130,6 +130,49 @@ public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLi
         Assert.Empty(PersonalClusterCli.ProcessesMentioning(Path.Combine(_work, "state")));
     }
 
+    /// <summary>
+    /// Grid Engine refuses the proxy (a queue that does not exist): up reports site a with qsub's reason and
+    /// exits non-zero, site b's node comes up and runs jobs, the manager keeps reporting a's refusals (not
+    /// hiding them), and down leaves no job and no process behind.
+    /// </summary>
+    [Fact]
+    public async Task RefusedSubmission_ReportedWithSiteAndReason_OtherSiteWorks_DownCleans()
+    {
+        var file = Path.Combine(_work, "refused.toml");
+        await File.WriteAllTextAsync(file, """
+            [cluster]
+            name = "refused"
+            network = "100.64.0.0/16"
+
+            [sites.a]
+            scheduler = "sge"
+            queue = "nosuch.q"
+
+            [sites.b]
+            scheduler = "local"
+
+            """);
+        var up = await Cli.RunAsync("up", file, "--wait", "150");
+        output.WriteLine(up.ToString());
+        Assert.NotEqual(0, up.ExitCode);
+        var text = up.StandardOutput + up.StandardError;
+        Assert.Matches(@"(?m)\ba\b.*qsub.*nosuch\.q", text);
+        Assert.Contains("b nodes: b1 ", up.StandardOutput, StringComparison.Ordinal);
+
+        var srun = await Cli.ShellAsync("srun -N1 hostname");
+        Assert.True(srun.ExitCode == 0, srun.ToString());
+        Assert.Equal("b1", srun.StandardOutput.Trim());
+        await Poll.AssertAsync(async () => (await Cli.StatusAsync()).GetProperty("events").EnumerateArray()
+            .Count(e => e.ToString().Contains("site a: ", StringComparison.Ordinal) && e.ToString().Contains("nosuch.q", StringComparison.Ordinal)) >= 2,
+            Long, "the manager tries again and reports the refusal again", TimeSpan.FromSeconds(1));
+
+        var down = await Cli.RunAsync("down");
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
+        Assert.Empty(await QstatAsync());
+        Assert.Empty(PersonalClusterCli.ProcessesMentioning(Path.Combine(_work, "state")));
+    }
+
     private async Task<List<(string Id, string Name, string State)>> QstatAsync()
     {
         var result = await Host.RunAsync("/usr/bin/qstat", ["-u", "*"], TimeSpan.FromSeconds(30), _sge);
