@@ -11,10 +11,9 @@ namespace Isthmus.IntegrationTests.Personal;
 /// itself deletes (qdel: SIGUSR2, then SIGKILL after the queue's notify time) drains and leaves the personal
 /// cluster; <c>down</c> leaves no Grid Engine job and no process behind.
 /// </summary>
-public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class SgePersonalClusterTests(ITestOutputHelper output) : LoopbackPersonalClusterTest(output, "isthmus-sge-")
 {
     private static readonly TimeSpan Long = PersonalClusterCli.Patience;
-    private static string SiteScript => Path.Combine(AppContext.BaseDirectory, "Scripts", "sge_site.sh");
     private readonly Dictionary<string, string?> _sge = new()
     {
         ["SGE_ROOT"] = "/var/lib/gridengine",
@@ -23,60 +22,32 @@ public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLi
         ["SGE_EXECD_PORT"] = "16445",
     };
 
-    private SiteTopology? _topology;
-    private string _work = "";
-    private PersonalClusterCli? _cli;
+    private static string SiteScript => Path.Combine(AppContext.BaseDirectory, "Scripts", "sge_site.sh");
 
-    private NetHost Host => _topology!.SiteList[0].Nodes[0];
+    protected override IReadOnlyDictionary<string, string?> Environment => _sge;
 
-    private PersonalClusterCli Cli => _cli!;
-
-    public async Task InitializeAsync()
+    protected override async Task StartSiteServicesAsync()
     {
-        _topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(1, 1));
-        _work = Directory.CreateTempSubdirectory("isthmus-sge-").FullName;
-        // Grid Engine's daemons run as sgeadmin, which must reach their spool directory below this one.
-        File.SetUnixFileMode(_work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
-        _sge["SGE_WORK"] = Path.Combine(_work, "sge");
-        _cli = new PersonalClusterCli(Host, Path.Combine(_work, "state"), _sge);
+        // Grid Engine's daemons run as sgeadmin, which must reach their spool directory below the work directory.
+        File.SetUnixFileMode(Work, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        _sge["SGE_WORK"] = Path.Combine(Work, "sge");
         var start = await Host.RunAsync("/bin/bash", [SiteScript, "start"], TimeSpan.FromSeconds(60), _sge);
-        output.WriteLine(start.ToString());
-        if (start.ExitCode != 0)
-        {
-            // xunit does not dispose a class whose InitializeAsync failed: stop what did start here.
-            await Host.RunAsync("/bin/bash", [SiteScript, "stop"], TimeSpan.FromSeconds(60), _sge);
-            await _topology.DisposeAsync();
-            _topology = null;
-            Assert.Fail("Grid Engine did not start: " + start);
-        }
+        Output.WriteLine(start.ToString());
+        Assert.True(start.ExitCode == 0, "Grid Engine did not start: " + start);
     }
 
-    public async Task DisposeAsync()
+    protected override async Task StopSiteServicesAsync()
     {
-        if (_topology is not null)
+        if (_sge.ContainsKey("SGE_WORK"))
         {
-            if (_cli is { IsUp: true })
-            {
-                output.WriteLine((await Cli.RunAsync("down")).ToString());
-            }
-
-            output.WriteLine((await Host.RunAsync("/bin/bash", [SiteScript, "stop"], TimeSpan.FromSeconds(60), _sge)).ToString());
-            await _topology.DisposeAsync();
-        }
-
-        try
-        {
-            Directory.Delete(_work, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
+            Output.WriteLine((await Host.RunAsync("/bin/bash", [SiteScript, "stop"], TimeSpan.FromSeconds(60), _sge)).ToString());
         }
     }
 
     [Fact]
     public async Task SgeSite_QsubProxy_JoinsPersonalSlurm_QdelDrains_DownLeavesNoJob()
     {
-        var file = Path.Combine(_work, "sge.toml");
+        var file = Path.Combine(Work, "sge.toml");
         await File.WriteAllTextAsync(file, """
             [cluster]
             name = "grid"
@@ -116,18 +87,11 @@ public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLi
         (await Host.RunAsync("/usr/bin/qdel", [a2.Job], TimeSpan.FromSeconds(30), _sge)).EnsureSuccess();
         await Poll.AssertAsync(async () => (await Cli.SinfoAsync()).SequenceEqual(["a1", "b1"]), Long, "a2 leaves the personal cluster", TimeSpan.FromSeconds(1));
         await Poll.AssertAsync(async () => !(await QstatAsync()).Any(j => j.Id == a2.Job), Long, $"job {a2.Job} leaves qstat", TimeSpan.FromSeconds(1));
-        var log = await File.ReadAllTextAsync(Path.Combine(_work, "state", "sites", "a", "jobs", "a2.log"));
+        var log = await File.ReadAllTextAsync(Path.Combine(Work, "state", "sites", "a", "jobs", "a2.log"));
         Assert.Contains("node a2 leaves: asked to stop", log, StringComparison.Ordinal);
 
-        var before = await Cli.StatusAsync();
-        var pids = PersonalClusterCli.RecordedPids(before);
-        var down = await Cli.RunAsync("down");
-        output.WriteLine(down.ToString());
-        Assert.True(down.ExitCode == 0, down.ToString());
-        Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
+        await DownLeavesNothingAsync();
         Assert.Empty(await QstatAsync());
-        Assert.DoesNotContain(pids, PersonalClusterCli.Running);
-        Assert.Empty(PersonalClusterCli.ProcessesMentioning(Path.Combine(_work, "state")));
     }
 
     /// <summary>
@@ -138,7 +102,7 @@ public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLi
     [Fact]
     public async Task RefusedSubmission_ReportedWithSiteAndReason_OtherSiteWorks_DownCleans()
     {
-        var file = Path.Combine(_work, "refused.toml");
+        var file = Path.Combine(Work, "refused.toml");
         await File.WriteAllTextAsync(file, """
             [cluster]
             name = "refused"
@@ -153,7 +117,7 @@ public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLi
 
             """);
         var up = await Cli.RunAsync("up", file, "--wait", "150");
-        output.WriteLine(up.ToString());
+        Output.WriteLine(up.ToString());
         Assert.NotEqual(0, up.ExitCode);
         var text = up.StandardOutput + up.StandardError;
         Assert.Matches(@"(?m)\ba\b.*qsub.*nosuch\.q", text);
@@ -166,11 +130,8 @@ public sealed class SgePersonalClusterTests(ITestOutputHelper output) : IAsyncLi
             .Count(e => e.ToString().Contains("site a: ", StringComparison.Ordinal) && e.ToString().Contains("nosuch.q", StringComparison.Ordinal)) >= 2,
             Long, "the manager tries again and reports the refusal again", TimeSpan.FromSeconds(1));
 
-        var down = await Cli.RunAsync("down");
-        Assert.True(down.ExitCode == 0, down.ToString());
-        Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
+        await DownLeavesNothingAsync();
         Assert.Empty(await QstatAsync());
-        Assert.Empty(PersonalClusterCli.ProcessesMentioning(Path.Combine(_work, "state")));
     }
 
     private async Task<List<(string Id, string Name, string State)>> QstatAsync()

@@ -11,44 +11,9 @@ namespace Isthmus.IntegrationTests.Personal;
 /// failure is reported with the site and the reason, the other sites keep working, and <c>down</c> still
 /// leaves nothing behind.
 /// </summary>
-public sealed partial class SiteFailureTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed partial class SiteFailureTests(ITestOutputHelper output) : LoopbackPersonalClusterTest(output, "isthmus-fail-")
 {
     private static readonly TimeSpan Long = PersonalClusterCli.Patience;
-    private SiteTopology? _topology;
-    private string _work = "";
-    private PersonalClusterCli? _cli;
-
-    private NetHost Host => _topology!.SiteList[0].Nodes[0];
-
-    private PersonalClusterCli Cli => _cli!;
-
-    public async Task InitializeAsync()
-    {
-        _topology = await SiteTopology.CreateAsync(TopologySpec.Uniform(1, 1));
-        _work = Directory.CreateTempSubdirectory("isthmus-fail-").FullName;
-        _cli = new PersonalClusterCli(Host, Path.Combine(_work, "state"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_topology is not null)
-        {
-            if (_cli is { IsUp: true })
-            {
-                output.WriteLine((await Cli.RunAsync("down")).ToString());
-            }
-
-            await _topology.DisposeAsync();
-        }
-
-        try
-        {
-            Directory.Delete(_work, recursive: true);
-        }
-        catch (DirectoryNotFoundException)
-        {
-        }
-    }
 
     /// <summary>
     /// A site router killed with SIGKILL: site b's node keeps running jobs meanwhile, the manager reports the
@@ -57,7 +22,7 @@ public sealed partial class SiteFailureTests(ITestOutputHelper output) : IAsyncL
     [Fact]
     public async Task SiteRouterKilled_OtherSiteWorks_ManagerRestartsIt_NodeRejoinsWithSameVip()
     {
-        var file = Path.Combine(_work, "two.toml");
+        var file = Path.Combine(Work, "two.toml");
         await File.WriteAllTextAsync(file, """
             [cluster]
             name = "two"
@@ -92,12 +57,7 @@ public sealed partial class SiteFailureTests(ITestOutputHelper output) : IAsyncL
         }, Long, "srun -N2 spans both sites again", TimeSpan.FromSeconds(2));
         Assert.Equal(vipBefore, PersonalClusterCli.Proxies(await Cli.StatusAsync()).Single(p => p.Node == "a1").Vip);
 
-        var pids = PersonalClusterCli.RecordedPids(await Cli.StatusAsync());
-        var down = await Cli.RunAsync("down");
-        Assert.True(down.ExitCode == 0, down.ToString());
-        Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
-        Assert.DoesNotContain(pids, PersonalClusterCli.Running);
-        Assert.Empty(PersonalClusterCli.ProcessesMentioning(_work));
+        await DownLeavesNothingAsync();
     }
 
     private static int? RouterPid(System.Text.Json.JsonElement status, string site)
