@@ -40,6 +40,20 @@ public static class InterposedEnvironment
         return info;
     }
 
+    /// <summary>
+    /// LD_PRELOAD with <paramref name="shimPath"/> first and the other libraries kept, but no other copy of the
+    /// shim: an environment that already carries one (a Slurm job submitted from the login node, whose
+    /// TaskProlog then adds this node's shim from the site's copy of Isthmus) would load both, and each would
+    /// interpose the other's calls (seen: srun inside a personal job failing with ENOTCONN).
+    /// </summary>
+    public static string PreloadList(string shimPath, string? existing)
+    {
+        // ld.so separates LD_PRELOAD entries by colons or spaces.
+        var others = (existing ?? "").Split([':', ' '], StringSplitOptions.RemoveEmptyEntries)
+            .Where(entry => Path.GetFileName(entry) != ShimFileName);
+        return string.Join(':', [shimPath, .. others]);
+    }
+
     /// <summary>The program's environment; <paramref name="shimPath"/> null (seccomp mode) leaves LD_PRELOAD as it is.</summary>
     public static Dictionary<string, string> Build(AgentInfo agent, string? shimPath, bool debug)
     {
@@ -51,7 +65,7 @@ public static class InterposedEnvironment
 
         if (shimPath is not null)
         {
-            env["LD_PRELOAD"] = env.TryGetValue("LD_PRELOAD", out var existing) && existing.Length > 0 ? shimPath + ":" + existing : shimPath;
+            env["LD_PRELOAD"] = PreloadList(shimPath, env.GetValueOrDefault("LD_PRELOAD"));
         }
 
         env["ISTHMUS_AGENT_SOCKET"] = agent.SocketPath;

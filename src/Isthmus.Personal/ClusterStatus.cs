@@ -114,20 +114,30 @@ public static class ClusterStatusReader
         Dictionary<string, string> vips = [];
         try
         {
-            if (site.Record.Router is { } r)
+            // A site that did not come up at up is not asked again: an unreachable head node would make every
+            // status wait for ssh's connect timeout.
+            if (site.Record.Failed is { } failed)
+            {
+                router = "did not come up";
+                error = failed;
+            }
+            else if (site.Record.Router is { } r)
             {
                 var alive = await SiteProcesses.AliveAsync(site.Shell, [(r.Pid, r.StartTicks)], cancellationToken).ConfigureAwait(false);
                 router = alive.Count > 0 ? $"up (pid {r.Pid})" : $"DOWN (pid {r.Pid} gone)";
             }
 
-            states = await site.Scheduler.StatesAsync(site, proxies, cancellationToken).ConfigureAwait(false);
-            var up = await site.Shell.RunAsync($"cat {SiteShell.Quote(site.WorkDir)}/nodes/*/up 2>/dev/null; exit 0", cancellationToken: cancellationToken).ConfigureAwait(false);
-            foreach (var line in up.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (site.Record.Failed is null)
             {
-                var parts = line.Split(' ');
-                if (parts.Length == 2)
+                states = await site.Scheduler.StatesAsync(site, proxies, cancellationToken).ConfigureAwait(false);
+                var up = await site.Shell.RunAsync($"cat {SiteShell.Quote(site.WorkDir)}/nodes/*/up 2>/dev/null; exit 0", cancellationToken: cancellationToken).ConfigureAwait(false);
+                foreach (var line in up.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 {
-                    vips[parts[0]] = parts[1];
+                    var parts = line.Split(' ');
+                    if (parts.Length == 2)
+                    {
+                        vips[parts[0]] = parts[1];
+                    }
                 }
             }
         }

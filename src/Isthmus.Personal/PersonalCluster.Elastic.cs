@@ -12,7 +12,11 @@ public sealed partial class PersonalCluster
     /// <summary>Submits <paramref name="count"/> more proxies at <paramref name="site"/>.</summary>
     public async Task GrowAsync(string site, int count, IClusterProgress progress, CancellationToken cancellationToken)
     {
-        _ = Site(site);
+        if (Site(site).Record.Failed is { } why)
+        {
+            throw new UserException($"site {site} did not come up at 'up' ({why}); fix that, then 'isthmus down' and 'isthmus up' again", 1);
+        }
+
         for (var i = 0; i < count; i++)
         {
             await SubmitAsync(site, progress, cancellationToken).ConfigureAwait(false);
@@ -212,7 +216,11 @@ public sealed partial class PersonalCluster
             var script = keep
                 ? $"cd {SiteShell.Quote(site.WorkDir)} 2>/dev/null && find . -mindepth 1 -maxdepth 1 ! -name bin -exec rm -rf {{}} +; exit 0"
                 : $"rm -rf {SiteShell.Quote(site.WorkDir)}";
-            if (site.Spec.Access == AccessKind.Ssh || site.WorkDir != State.LocalSiteDirectory(name))
+            if (site.Record.Untouched)
+            {
+                progress.Report(name, "router", "never reached at up: nothing to remove there");
+            }
+            else if (site.Spec.Access == AccessKind.Ssh || site.WorkDir != State.LocalSiteDirectory(name))
             {
                 await Try(name, "removing the work directory", () => site.Shell.CheckAsync("removing the work directory", script, cancellationToken: cancellationToken)).ConfigureAwait(false);
             }
@@ -249,7 +257,7 @@ public sealed partial class PersonalCluster
         var slurm = HasSlurm ? await SafeNodeStatesAsync(cancellationToken).ConfigureAwait(false) : [];
         var pending = HasSlurm ? (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(j => j.State == "PENDING" && PendingDemand.NewNodesCanHelp(j.Reason)) : 0;
         var now = DateTimeOffset.UtcNow;
-        foreach (var site in Sites.ToList())
+        foreach (var site in Sites.Where(s => s.Record.Failed is null).ToList())
         {
             Dictionary<string, ProxyJobState> states;
             var proxies = Record.Proxies.Where(p => p.Site == site.Name).ToList();
@@ -340,7 +348,7 @@ public sealed partial class PersonalCluster
         var coming = Record.Proxies.Count(p => !slurm.ContainsKey(p.Node));
         if (pending > coming)
         {
-            var room = Sites.FirstOrDefault(s => Record.Proxies.Count(p => p.Site == s.Name) < Math.Max(s.Spec.MaxProxies, s.Record.Floor ?? 0));
+            var room = Sites.FirstOrDefault(s => s.Record.Failed is null && Record.Proxies.Count(p => p.Site == s.Name) < Math.Max(s.Spec.MaxProxies, s.Record.Floor ?? 0));
             if (room is not null)
             {
                 await SubmitAsync(room.Name, progress, cancellationToken).ConfigureAwait(false);

@@ -195,12 +195,14 @@ public sealed partial class PersonalCluster
     /// <summary>Prepares a site, starts its router and submits its minimum of proxies; false (reported) if it failed.</summary>
     private async Task<bool> StartSiteAsync(SiteContext site, IClusterProgress progress, CancellationToken cancellationToken)
     {
+        var touched = false;
         try
         {
             if (site.Spec.Access == AccessKind.Ssh)
             {
                 progress.Report(site.Name, "router", $"reaching {site.Shell.Describe}");
                 site.Record.WorkDir = await SiteInstaller.ResolveWorkDirAsync(site.Shell, site.WorkDir, cancellationToken).ConfigureAwait(false);
+                touched = true;
                 site = Site(site.Name);
                 if (await SiteInstaller.InstallBuildAsync(site.Shell, site.WorkDir, cancellationToken).ConfigureAwait(false))
                 {
@@ -212,6 +214,7 @@ public sealed partial class PersonalCluster
             }
             else
             {
+                touched = true;
                 SecureFile.CreatePrivateDirectory(Path.GetDirectoryName(site.WorkDir)!);
                 SecureFile.CreatePrivateDirectory(site.WorkDir);
             }
@@ -245,7 +248,14 @@ public sealed partial class PersonalCluster
         catch (UserException e)
         {
             progress.Failed(site.Name, e.Message);
-            await UpdateAsync(r => r.AddEvent($"site {site.Name}: {e.Message}"), cancellationToken).ConfigureAwait(false);
+            // A work directory made by a call whose answer was lost counts as untouched: down would then leave
+            // an empty directory at the site, which is better than a down that cannot finish without it.
+            await UpdateAsync(r =>
+            {
+                r.AddEvent($"site {site.Name}: {e.Message}");
+                r.Site(site.Name).Failed = e.Message;
+                r.Site(site.Name).Untouched = !touched;
+            }, cancellationToken).ConfigureAwait(false);
             return false;
         }
     }

@@ -57,9 +57,12 @@ internal static class PersonalClusterCommands
             var (cluster, complete) = await PersonalCluster.UpAsync(spec, dir, progress, TimeSpan.FromSeconds(seconds), ct).ConfigureAwait(false);
             var status = await ClusterStatusReader.ReadAsync(cluster.Reload(), ct).ConfigureAwait(false);
             var nodes = status.Sites.Sum(s => s.Proxies.Count(p => p.Vip is not null));
+            var failed = cluster.Reload().Record.Sites.Where(s => s.Failed is not null).Select(s => s.Name).ToList();
             Console.WriteLine(complete
                 ? $"personal cluster '{spec.Name}' is up: {nodes} nodes. Next: isthmus shell -c 'sinfo'; isthmus status; isthmus down"
-                : $"personal cluster '{spec.Name}' is up with {nodes} nodes, but not all proxies joined within {seconds} s: see 'isthmus status'");
+                : failed.Count > 0
+                    ? $"personal cluster '{spec.Name}' is up with {nodes} nodes, without site {string.Join(", ", failed)} (it did not come up; reason above and in 'isthmus status'); 'isthmus down' cleans up as usual"
+                    : $"personal cluster '{spec.Name}' is up with {nodes} nodes, but not all proxies joined within {seconds} s: see 'isthmus status'");
             return complete ? 0 : 1;
         });
         return command;

@@ -110,6 +110,18 @@ public sealed class SiteRecord
 
     /// <summary>The number in the next proxy's node name (SITE1, SITE2, …): names are never reused while up.</summary>
     [JsonPropertyName("next")] public int NextIndex { get; set; } = 1;
+
+    /// <summary>
+    /// Why the site did not come up at <c>up</c> (unreachable, a refused step), or null: the manager and
+    /// <c>grow</c> leave such a site alone until the next <c>up</c>, so a dead site costs no retries.
+    /// </summary>
+    [JsonPropertyName("failed")] public string? Failed { get; set; }
+
+    /// <summary>
+    /// Nothing was made at the site: <c>up</c> failed before its work directory existed (e.g. ssh never
+    /// connected). <c>down</c> then has nothing to remove there and need not reach it.
+    /// </summary>
+    [JsonPropertyName("untouched")] public bool Untouched { get; set; }
 }
 
 /// <summary>A job proxy: one job at a site that becomes one personal node.</summary>

@@ -175,6 +175,83 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         Assert.False(Directory.Exists(State));
     }
 
+    /// <summary>
+    /// A site whose head node does not answer (ssh to a port where nothing listens in this namespace): up
+    /// reports it with the site and ssh's reason and exits 1, the other sites come up and run jobs, status
+    /// shows why without asking the dead site again, the manager leaves it alone, and down cleans up
+    /// everything without reaching it (nothing was ever made there).
+    /// </summary>
+    [Fact]
+    public async Task UnreachableSite_Reported_RestWorks_DownCleansUp()
+    {
+        var file = Path.Combine(_work, "unreachable.toml");
+        await File.WriteAllTextAsync(file, $"""
+            [cluster]
+            name = "partial"
+            network = "100.64.0.0/16"
+
+            [sites.a]
+            min = 1
+            max = 1
+
+            [sites.b]
+            min = 1
+            max = 1
+
+            [sites.c]
+            access = "ssh"
+            scheduler = "slurm"
+            min = 1
+            max = 1
+            wan = "127.0.0.1:7400"
+            lan = "127.0.0.9:7401"
+
+            [sites.c.ssh]
+            host = "127.0.0.1"
+            user = "root"
+            port = {ClosedPort}
+            identity = "{Path.Combine(_work, "no-such-key")}"
+
+            """);
+
+        var mungeBefore = MungeDirectories();
+        var up = await Isthmus(Long, "up", file, "--state", State, "--wait", "150");
+        output.WriteLine(up.ToString());
+        Assert.Equal(1, up.ExitCode);
+        Assert.Matches($@"(?m)^c FAILED: site c: .*port {ClosedPort}: Connection refused", up.StandardOutput);
+        Assert.Contains("a nodes: a1 ", up.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("b nodes: b1 ", up.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("is up with 2 nodes, without site c", up.StandardOutput, StringComparison.Ordinal);
+
+        // The rest of the cluster works: a job on the other sites' nodes.
+        var srun = await Isthmus(Long, "shell", "--state", State, "-c", "srun -N2 hostname");
+        Assert.True(srun.ExitCode == 0, srun.ToString());
+        Assert.Equal(["a1", "b1"], Lines(srun.StandardOutput).Order(StringComparer.Ordinal));
+
+        var c = (await StatusAsync()).GetProperty("sites").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "c");
+        Assert.Equal("did not come up", c.GetProperty("router").GetString());
+        Assert.Contains("Connection refused", c.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Empty(c.GetProperty("proxies").EnumerateArray());
+        var grow = await Isthmus(Long, "grow", "c", "1", "--state", State);
+        Assert.Equal(1, grow.ExitCode);
+        Assert.Contains("site c did not come up at 'up'", grow.StandardError, StringComparison.Ordinal);
+        // The manager has reconciled by now (every 5 s, and up, srun and status took longer): it did not try c.
+        Assert.DoesNotContain("site c", await File.ReadAllTextAsync(Path.Combine(State, "logs", "manager.log")), StringComparison.Ordinal);
+
+        var down = await Isthmus(Long, "down", "--state", State);
+        output.WriteLine(down.ToString());
+        Assert.True(down.ExitCode == 0, down.ToString());
+        Assert.Contains("c router: never reached at up: nothing to remove there", down.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(State), "the state directory is removed");
+        Assert.Empty(ProcessesMentioning(_work));
+        Assert.Empty(MungeDirectories().Except(mungeBefore));
+    }
+
+    // Nothing listens on a privileged port in the test's fresh namespace (every listener here takes a free,
+    // unprivileged one), so ssh's connect is refused at once.
+    private const int ClosedPort = 9;
+
     [Fact]
     public async Task BadFile_OneLineWithFileAndLine_Exit2()
     {

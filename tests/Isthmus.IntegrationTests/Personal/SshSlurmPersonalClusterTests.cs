@@ -1,3 +1,4 @@
+using System.Globalization;
 using Isthmus.IntegrationTests.Hpc;
 using Isthmus.IntegrationTests.Overlay;
 using Isthmus.IntegrationTests.Topology;
@@ -12,7 +13,7 @@ namespace Isthmus.IntegrationTests.Personal;
 /// third namespace (site "s", a gateway without nodes) that reaches only the head nodes, over the WAN.
 /// <c>isthmus up</c> reaches both sites over ssh, copies Isthmus there, starts their routers and submits one
 /// job proxy per site with sbatch; the proxies' nodes join a personal Slurm whose controller runs at the
-/// submission host. Then srun across both, grow/shrink, scancel of a proxy at its site, and down, which must
+/// submission host. Then srun across both, an sbatch job running Open MPI NetPIPE across both, grow/shrink, scancel of a proxy at its site, and down, which must
 /// leave no site job, process or file behind.
 /// </summary>
 public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAsyncLifetime
@@ -122,6 +123,8 @@ public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAs
             Assert.True(srun.ExitCode == 0, srun.ToString());
             Assert.Equal(["a1", "b1"], Lines(srun.StandardOutput).Order(StringComparer.Ordinal));
 
+            await NetPipeBatchJobAsync();
+
             var grow = await Isthmus(Long, "grow", "a", "1", "--state", State, "--wait", "180");
             Assert.True(grow.ExitCode == 0, grow.ToString());
             Assert.Equal(["a1", "a2", "b1"], await SinfoAsync());
@@ -161,6 +164,59 @@ public sealed class SshSlurmPersonalClusterTests(ITestOutputHelper output) : IAs
 
             throw;
         }
+    }
+
+    /// <summary>
+    /// The acceptance's MPI job: an sbatch script in the personal cluster whose mpirun (Open MPI's Slurm launcher:
+    /// orted on the other node through srun, whose TaskProlog makes it a program of that node) runs NetPIPE with
+    /// one rank on a1 (site a) and one on b1 (site b), with the same transport options as the HPC tests' mpirun.
+    /// The job must end COMPLETED with exit code 0 and its output file hold NetPIPE's rows up to 1 MiB.
+    /// </summary>
+    private async Task NetPipeBatchJobAsync()
+    {
+        var dir = Path.Combine(_work, "mpi-job");
+        Directory.CreateDirectory(dir);
+        var netpipe = Path.Combine(dir, "np.out");
+        var script = Path.Combine(dir, "netpipe.sbatch");
+        await File.WriteAllTextAsync(script, $"""
+            #!/bin/sh
+            #SBATCH -J netpipe -N2 --ntasks-per-node=1 -t 5 -o {dir}/job-%j.out
+            exec mpirun.openmpi --allow-run-as-root -np 2 --map-by node --bind-to none --mca mpi_yield_when_idle 1               --mca pml ob1 --mca btl tcp,self --mca btl_tcp_disable_family 6               --mca btl_tcp_if_include 100.64.0.0/16 --mca oob_tcp_if_include 100.64.0.0/16               NPopenmpi -p 0 -n 20 -u 1048576 -o {netpipe}
+
+            """);
+
+        // --wait bounds nothing by itself: the job's own limit (-t 5) and the command's timeout do.
+        var sbatch = await Isthmus(Long, "shell", "--state", State, "-c", $"sbatch --parsable --wait {script}");
+        output.WriteLine(sbatch.ToString());
+        var job = Lines(sbatch.StandardOutput).FirstOrDefault() ?? "";
+        var jobOut = Path.Combine(dir, $"job-{job}.out");
+        var text = File.Exists(jobOut) ? await File.ReadAllTextAsync(jobOut) : "(no job output)";
+        output.WriteLine(text);
+        Assert.True(sbatch.ExitCode == 0, sbatch + "\n" + text);
+
+        var show = await Isthmus(Short, "shell", "--state", State, "-c", $"scontrol show job {job}");
+        Assert.True(show.ExitCode == 0, show.ToString());
+        Assert.Contains("JobState=COMPLETED", show.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches(@"\bExitCode=0:0\b", show.StandardOutput);
+        Assert.Matches(@"\bNodeList=(a1,b1|b1,a1)\b", show.StandardOutput);
+
+        // NetPIPE's ranks print "RANK: processor name": one on each personal node (rank 0 on the batch host,
+        // whichever of the two Slurm picked).
+        var ranks = Lines(text).Where(l => l.StartsWith("0: ", StringComparison.Ordinal) || l.StartsWith("1: ", StringComparison.Ordinal))
+            .Select(l => l[3..]).Where(n => n is "a1" or "b1").ToList();
+        Assert.Equal(["a1", "b1"], ranks.Order(StringComparer.Ordinal));
+
+        // The output file: "bytes Mbit/s seconds" per size, from 1 byte up to 1 MiB.
+        var rows = (await File.ReadAllLinesAsync(netpipe))
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length >= 3)
+            .Select(f => (Bytes: long.Parse(f[0], CultureInfo.InvariantCulture), Mbps: double.Parse(f[1], CultureInfo.InvariantCulture), Seconds: double.Parse(f[2], CultureInfo.InvariantCulture)))
+            .ToList();
+        var first = Assert.Single(rows, r => r.Bytes == 1);
+        var last = Assert.Single(rows, r => r.Bytes == 1048576);
+        Assert.All(rows, r => Assert.True(r.Mbps > 0 && r.Seconds > 0, $"{r.Bytes} bytes: {r.Mbps} Mbit/s in {r.Seconds} s"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"NetPIPE sbatch job {job} a1<->b1 (personal cluster): latency(1 B, one-way) {first.Seconds * 1e6:0.0} us, bandwidth(1 MiB) {last.Mbps:0} Mbit/s ({rows.Count} sizes)"));
     }
 
     /// <summary>A site's own Slurm (munged + slurmctld on the head, slurmd on both nodes) and sshd on the head; returns the user key.</summary>
