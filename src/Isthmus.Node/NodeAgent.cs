@@ -22,6 +22,9 @@ public sealed class NodeAgent : IDisposable
 
     /// <summary>How long a connect waits for the agent to re-enrol after losing its router (a restart takes seconds).</summary>
     private static readonly TimeSpan EnrolmentWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an inbound leg under an unknown session waits while the agent is re-enrolling (the router may be a step ahead).</summary>
+    private static readonly TimeSpan InboundEnrolmentWait = TimeSpan.FromSeconds(3);
     private readonly ClusterFile _cluster;
     private readonly SiteSettings _site;
     private readonly VirtualNetwork _network;
@@ -338,6 +341,12 @@ public sealed class NodeAgent : IDisposable
         }
 
         var state = _routerLink.Current!;
+        if (header.KeyId != state.SessionId && _routerLink.Enrolled is null)
+        {
+            // Re-enrolling: the router may already dial under the session whose answer we are still reading.
+            state = await _routerLink.EnrolledAsync(InboundEnrolmentWait, cancellationToken).ConfigureAwait(false) ?? state;
+        }
+
         var refusal = header.KeyId != state.SessionId ? "not keyed for this node's session"
             : !LegHeader.VerifyMac(raw, state.Key) ? "bad MAC"
             : header.Destination.Address != state.Vip ? $"destination {header.Destination} is not this node"

@@ -311,6 +311,11 @@ internal sealed class RouterLink(
                 throw new ProtocolException("router sent no valid enrolment answer");
             }
 
+            // The router may dial us under the new session as soon as it sent `enrolled` (a restarted router
+            // has streams waiting for us): inbound legs are checked against this key from now on.
+            var state = new NodeSessionState(vip, answer.SessionId.Value, Convert.FromBase64String(answer.SessionKey));
+            Current = state;
+
             // The router pushes the directory right after enrolling us: wait for it, so that names resolve as
             // soon as the node reports itself up.
             while (await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false) is { } next)
@@ -322,7 +327,7 @@ internal sealed class RouterLink(
                 }
             }
 
-            return (new NodeSessionState(vip, answer.SessionId.Value, Convert.FromBase64String(answer.SessionKey)), channel);
+            return (state, channel);
         }
         catch
         {
