@@ -45,7 +45,8 @@ public sealed class WanSpoolTests(WanSpoolFixture fixture, ITestOutputHelper out
     /// a1 connects to b1, the WAN of a is cut, then a1 writes 256 MiB: all of it is accepted before the cut ends,
     /// and after the cut b1 receives the same SHA-256; the spool directory holds no file name at any time. The
     /// size is beyond what the kernel can hold on the path (receive buffers autotune up to tcp_rmem's 32 MiB
-    /// here: program → agent → router ≈ 2 × (4 + 32) MiB + the WAN socket's 4 MiB; 48 MiB fit without a spool).
+    /// here: program → agent → router ≈ 2 × (4 + 32) MiB + the WAN socket's 4 MiB; 48 MiB fit without a spool
+    /// once). Without <c>--wan-spool</c> this test fails: the program blocked after 15 MiB for the whole cut.
     /// </summary>
     [Fact]
     public Task ProgramWritesDuringCut_NotBlockedPastMemoryBound_ChecksumEqual() => Cluster.WithLogsOnFailureAsync(output, async () =>
