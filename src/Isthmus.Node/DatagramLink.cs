@@ -54,7 +54,8 @@ internal sealed class DatagramLink(IPEndPoint router, uint routerVip, Func<NodeS
                     return;
                 }
 
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
+                // Not enrolled is local state, cheap to poll: dial within FirstRetry of the (re-)enrolment.
+                delay = state is null ? FirstRetry : TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetry.Ticks));
                 continue;
             }
 

@@ -19,6 +19,12 @@ namespace Isthmus.Node;
 public sealed class NodeAgent : IDisposable
 {
     private static readonly TimeSpan LocalConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a connect waits for the agent to re-enrol after losing its router (a restart takes seconds).</summary>
+    private static readonly TimeSpan EnrolmentWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an inbound leg under an unknown session waits while the agent is re-enrolling (the router may be a step ahead).</summary>
+    private static readonly TimeSpan InboundEnrolmentWait = TimeSpan.FromSeconds(3);
     private readonly ClusterFile _cluster;
     private readonly SiteSettings _site;
     private readonly VirtualNetwork _network;
@@ -66,7 +72,7 @@ public sealed class NodeAgent : IDisposable
         _loggerFactory = loggerFactory;
         _socksEndpoint = socks;
         _colocated = new ColocatedAgents(RuntimeDirectory.Resolve(), name);
-        _datagrams = new DatagramLink(_routerLan, _site.Subnet.Network + 1, () => _routerLink.Current, loggerFactory.CreateLogger("isthmus.node.udp"))
+        _datagrams = new DatagramLink(_routerLan, _site.Subnet.Network + 1, () => _routerLink.Enrolled, loggerFactory.CreateLogger("isthmus.node.udp"))
         {
             OnDatagram = DeliverDatagram,
         };
@@ -158,12 +164,25 @@ public sealed class NodeAgent : IDisposable
         _datagrams.Send(source, destination, payload);
 
     /// <summary>Opens a stream from this node's VIP:<paramref name="sourcePort"/> to <paramref name="destination"/> through the router.</summary>
-    internal Task<LegDialResult> DialStreamAsync(ushort sourcePort, VirtualEndpoint destination, CancellationToken cancellationToken)
+    internal Task<LegDialResult> DialStreamAsync(ushort sourcePort, VirtualEndpoint destination, CancellationToken cancellationToken) =>
+        DialRouterAsync(Guid.NewGuid(), sourcePort, destination, cancellationToken);
+
+    /// <summary>
+    /// Dials the router for a stream under the live session. Between losing the router and re-enrolling (a
+    /// router restart: the new process knows no session key) the connect waits for the enrolment, as a
+    /// connect waits for a slow network, rather than fail with EACCES; ENETUNREACH if none comes in time.
+    /// </summary>
+    private async Task<LegDialResult> DialRouterAsync(Guid streamId, ushort sourcePort, VirtualEndpoint destination, CancellationToken cancellationToken)
     {
-        var state = _routerLink.Current!;
-        var header = new LegHeader(LegKind.TcpStream, 0, Guid.NewGuid(), new VirtualEndpoint(state.Vip, sourcePort), destination,
+        var state = await _routerLink.EnrolledAsync(EnrolmentWait, cancellationToken).ConfigureAwait(false);
+        if (state is null)
+        {
+            return new LegDialResult(LegStatus.NetworkUnreachable, null, $"not enrolled with the router for {EnrolmentWait.TotalSeconds:0} s");
+        }
+
+        var header = new LegHeader(LegKind.TcpStream, 0, streamId, new VirtualEndpoint(state.Vip, sourcePort), destination,
             DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), state.SessionId).ToBytes(state.Key);
-        return LegConnector.DialAsync(_routerLan, header, secure: null, LegConnector.DefaultTimeout, cancellationToken);
+        return await LegConnector.DialAsync(_routerLan, header, secure: null, LegConnector.DefaultTimeout, cancellationToken).ConfigureAwait(false);
     }
 
     private Socks.Socks5Server? StartSocks()
@@ -235,11 +254,8 @@ public sealed class NodeAgent : IDisposable
             return new ShimResponse(LegStatusErrno.ENetUnreach, default);
         }
 
-        var state = _routerLink.Current!;
         var streamId = Guid.NewGuid();
-        var header = new LegHeader(LegKind.TcpStream, 0, streamId, new VirtualEndpoint(state.Vip, request.SourcePort), dst,
-            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), state.SessionId).ToBytes(state.Key);
-        var dial = LegConnector.DialAsync(_routerLan, header, secure: null, LegConnector.DefaultTimeout, cancellationToken);
+        var dial = DialRouterAsync(streamId, request.SourcePort, dst, cancellationToken);
         if (!request.NonBlocking)
         {
             // A blocking connect gets the real result of the far end's connect, as without Isthmus.
@@ -325,6 +341,12 @@ public sealed class NodeAgent : IDisposable
         }
 
         var state = _routerLink.Current!;
+        if (header.KeyId != state.SessionId && _routerLink.Enrolled is null)
+        {
+            // Re-enrolling: the router may already dial under the session whose answer we are still reading.
+            state = await _routerLink.EnrolledAsync(InboundEnrolmentWait, cancellationToken).ConfigureAwait(false) ?? state;
+        }
+
         var refusal = header.KeyId != state.SessionId ? "not keyed for this node's session"
             : !LegHeader.VerifyMac(raw, state.Key) ? "bad MAC"
             : header.Destination.Address != state.Vip ? $"destination {header.Destination} is not this node"

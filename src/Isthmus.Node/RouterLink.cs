@@ -13,7 +13,9 @@ namespace Isthmus.Node;
 
 /// <summary>
 /// The node's control channel to its router: enrols (proving the enrol secret and its key), keeps the
-/// lease alive, and when the router goes away re-enrols with backoff, getting the same VIP back.
+/// lease alive, and when the router goes away re-enrols with backoff, getting the same VIP back. Between
+/// losing the channel and re-enrolling the session key is not trusted (a restarted router knows none):
+/// <see cref="EnrolledAsync"/> lets new connects wait for the next enrolment instead of failing with EACCES.
 /// </summary>
 internal sealed class RouterLink(
     IPEndPoint router,
@@ -25,11 +27,52 @@ internal sealed class RouterLink(
     uint? requestedVip,
     ILogger logger)
 {
-    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Re-enrol retries: first after 100 ms, doubling to 1 s, each ±20 % so a site's nodes do not retry in step.
+    /// A refused connect to a router that is restarting is cheap, and connects wait for the enrolment, so a
+    /// short cap is what makes connects work again within a second of the router listening.
+    /// </summary>
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
+
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+    private readonly Lock _lock = new();
+    private TaskCompletionSource<NodeSessionState> _enrolled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ControlChannel? _channel;
     private NodeDirectory _directory = NodeDirectory.Empty("");
 
+    /// <summary>The last enrolment (its VIP never changes; its key checks the router's legs to this node).</summary>
     public NodeSessionState? Current { get; private set; }
+
+    /// <summary>The enrolment if the control channel is up now, else null (between a lost router and re-enrolment).</summary>
+    public NodeSessionState? Enrolled
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _enrolled.Task.IsCompletedSuccessfully ? _enrolled.Task.Result : null;
+            }
+        }
+    }
+
+    /// <summary>The live enrolment, waiting up to <paramref name="wait"/> for the next one if the router was lost; null if none came.</summary>
+    public async Task<NodeSessionState?> EnrolledAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Task<NodeSessionState> next;
+        lock (_lock)
+        {
+            next = _enrolled.Task;
+        }
+
+        try
+        {
+            return await next.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>The cluster's node names as the router last pushed them.</summary>
     public NodeDirectory Directory => Volatile.Read(ref _directory);
@@ -60,13 +103,14 @@ internal sealed class RouterLink(
         var (state, channel) = enrolled;
         Current = state;
         _channel = channel;
+        MarkEnrolled(state);
         return state;
     }
 
     /// <summary>Keeps the lease; reconnects and re-enrols when the channel breaks. Returns when cancelled.</summary>
     public async Task MaintainAsync(CancellationToken cancellationToken)
     {
-        var backoff = TimeSpan.FromMilliseconds(200);
+        var backoff = FirstBackoff;
         while (!cancellationToken.IsCancellationRequested)
         {
             if (_channel is null)
@@ -76,13 +120,15 @@ internal sealed class RouterLink(
                     var (state, channel) = await ConnectAndEnrolAsync(cancellationToken).ConfigureAwait(false);
                     Current = state;
                     _channel = channel;
-                    backoff = TimeSpan.FromMilliseconds(200);
+                    MarkEnrolled(state);
+                    backoff = FirstBackoff;
                     logger.LogInformation("Re-enrolled with router {Router}: VIP {Vip}", router, IPv4.Format(state.Vip));
                 }
                 catch (Exception e) when (e is SocketException or IOException or ProtocolException or UserException or System.Security.Authentication.AuthenticationException or TimeoutException)
                 {
-                    logger.LogWarning("Router {Router} not reachable ({Reason}); retrying in {Delay} ms", router, e.Message, (int)backoff.TotalMilliseconds);
-                    await Task.Delay(backoff, cancellationToken).ConfigureAwait(false);
+                    var delay = backoff * (0.8 + (0.4 * Random.Shared.NextDouble()));
+                    logger.LogWarning("Router {Router} not reachable ({Reason}); retrying in {Delay} ms", router, e.Message, (int)delay.TotalMilliseconds);
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
                     continue;
                 }
@@ -97,8 +143,34 @@ internal sealed class RouterLink(
                 logger.LogWarning("Lost router {Router}: {Reason}", router, e.Message);
             }
 
+            MarkLost();
             await _channel.DisposeAsync().ConfigureAwait(false);
             _channel = null;
+        }
+    }
+
+    private void MarkEnrolled(NodeSessionState state)
+    {
+        lock (_lock)
+        {
+            if (_enrolled.Task.IsCompleted)
+            {
+                _enrolled = new TaskCompletionSource<NodeSessionState>(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            _enrolled.SetResult(state);
+        }
+    }
+
+    /// <summary>The channel broke: until re-enrolment, connects wait (the router may not know our key any more).</summary>
+    private void MarkLost()
+    {
+        lock (_lock)
+        {
+            if (_enrolled.Task.IsCompleted)
+            {
+                _enrolled = new TaskCompletionSource<NodeSessionState>(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
         }
     }
 
@@ -239,6 +311,11 @@ internal sealed class RouterLink(
                 throw new ProtocolException("router sent no valid enrolment answer");
             }
 
+            // The router may dial us under the new session as soon as it sent `enrolled` (a restarted router
+            // has streams waiting for us): inbound legs are checked against this key from now on.
+            var state = new NodeSessionState(vip, answer.SessionId.Value, Convert.FromBase64String(answer.SessionKey));
+            Current = state;
+
             // The router pushes the directory right after enrolling us: wait for it, so that names resolve as
             // soon as the node reports itself up.
             while (await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false) is { } next)
@@ -250,7 +327,7 @@ internal sealed class RouterLink(
                 }
             }
 
-            return (new NodeSessionState(vip, answer.SessionId.Value, Convert.FromBase64String(answer.SessionKey)), channel);
+            return (state, channel);
         }
         catch
         {

@@ -238,7 +238,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         if (context.Site.Subnet.Contains(dst))
         {
-            if (!context.Registry.TryGetLive(dst, out var node))
+            if (await context.Registry.LiveOrReturningAsync(dst, cancellationToken).ConfigureAwait(false) is not { } node)
             {
                 return new LegDialResult(dst == context.Registry.RouterVip ? LegStatus.Refused : LegStatus.HostUnreachable, null, $"no node holds {IPv4.Format(dst)} now");
             }

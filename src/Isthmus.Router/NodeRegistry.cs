@@ -20,6 +20,17 @@ public sealed class NodeRegistry
     private readonly Dictionary<string, NodeBinding> _bindings;
     private readonly Dictionary<uint, NodeSession> _liveByVip = [];
     private readonly Dictionary<ulong, NodeSession> _liveById = [];
+    private readonly long _startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>
+    /// A router that just (re)started knows its nodes' bindings but none of their sessions yet; its nodes notice
+    /// the restart at once and re-enrol within about a second (their retry is capped at 1 s). For this long after
+    /// start, a stream to a bound but absent node waits for it (<see cref="ReturningNodeWait"/>) instead of
+    /// failing with EHOSTUNREACH. Later, an absent node is simply gone and is answered at once.
+    /// </summary>
+    public static readonly TimeSpan RestartGrace = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan ReturningNodeWait = TimeSpan.FromSeconds(5);
 
     public NodeRegistry(string stateDirectory, IPv4Cidr subnet, ILogger logger)
     {
@@ -170,6 +181,40 @@ public sealed class NodeRegistry
         {
             return _liveByVip.TryGetValue(vip, out session!);
         }
+    }
+
+    /// <summary>
+    /// The live session for <paramref name="vip"/>, waiting (up to <see cref="ReturningNodeWait"/>) for a bound node
+    /// to re-enrol if this router started less than <see cref="RestartGrace"/> ago; null if it does not.
+    /// </summary>
+    public async Task<NodeSession?> LiveOrReturningAsync(uint vip, CancellationToken cancellationToken)
+    {
+        if (TryGetLive(vip, out var session))
+        {
+            return session;
+        }
+
+        lock (_lock)
+        {
+            if (!_bindings.Values.Any(b => b.Vip == vip))
+            {
+                return null;
+            }
+        }
+
+        var left = RestartGrace - System.Diagnostics.Stopwatch.GetElapsedTime(_startedAt);
+        var deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(Math.Min(left.TotalSeconds, ReturningNodeWait.TotalSeconds) * System.Diagnostics.Stopwatch.Frequency);
+        while (System.Diagnostics.Stopwatch.GetTimestamp() < deadline)
+        {
+            // Bounded and only in the first seconds after a start: a poll is simpler than a wake-up per VIP.
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            if (TryGetLive(vip, out session))
+            {
+                return session;
+            }
+        }
+
+        return null;
     }
 
     public bool TryGetSession(ulong id, out NodeSession session)

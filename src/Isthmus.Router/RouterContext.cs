@@ -49,6 +49,9 @@ public sealed class RouterContext
     /// <summary>Timers and bounds of resumable WAN legs (router flags <c>--wan-*</c>).</summary>
     public Isthmus.Core.Relay.Resumable.ResumableOptions ResumeOptions { get; set; } = Isthmus.Core.Relay.Resumable.ResumableOptions.Default;
 
+    /// <summary>Where streams spill while their WAN leg is down and memory is at its bound (<c>--wan-spool</c>); null: off.</summary>
+    public Isthmus.Core.Relay.Resumable.Spool? WanSpool { get; set; }
+
     /// <summary>
     /// This router process's random instance id, sent as the key id of its WAN legs and peer links: a peer
     /// that sees a new one knows this router restarted and ends the streams the old instance opened.

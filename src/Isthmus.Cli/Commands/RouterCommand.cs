@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using Isthmus.Core;
 using Isthmus.Core.Addressing;
+using Isthmus.Core.Relay;
 using Isthmus.Core.Relay.Resumable;
 using Isthmus.Router;
 
@@ -22,11 +23,13 @@ internal static class RouterCommand
         var redialMax = new Option<string?>("--wan-redial-max") { Description = "Longest delay between re-dials of a broken WAN leg (first 100ms, doubling; default 2s)." };
         var streamBuffer = new Option<string?>("--wan-stream-buffer") { Description = "Unacknowledged bytes held per stream before the program is flow-controlled (default 8MiB)." };
         var budget = new Option<string?>("--wan-buffer-budget") { Description = "Unacknowledged bytes held by all streams together (default 512MiB)." };
+        var spool = new Option<string?>("--wan-spool") { Description = "Directory for what programs send while a WAN leg is down, beyond the memory bound (off by default: it puts program bytes on this host's disk)." };
+        var spoolLimit = new Option<string?>("--wan-spool-limit") { Description = "Unacknowledged bytes all streams together may hold in the --wan-spool directory before programs are flow-controlled (default 1GiB)." };
         var logLevel = CommonOptions.LogLevelOption();
         var logFormat = CommonOptions.LogFormatOption();
         var command = new Command("router", "Run a site's router in the foreground until SIGINT/SIGTERM.")
         {
-            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, logLevel, logFormat,
+            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, spool, spoolLimit, logLevel, logFormat,
         };
         command.SetAction(async (result, _) =>
         {
@@ -41,9 +44,25 @@ internal static class RouterCommand
                 throw new UserException($"WAN leg settings: {problem}");
             }
 
+            var limit = Size(result.GetValue(spoolLimit), "--wan-spool-limit");
+            if (limit is not null && result.GetValue(spool) is null)
+            {
+                throw new UserException("--wan-spool-limit needs --wan-spool DIR");
+            }
+
+            if (limit is < StreamRelay.BufferSize)
+            {
+                throw new UserException($"--wan-spool-limit must be at least {StreamRelay.BufferSize / 1024} KiB (one read)");
+            }
+
             using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
             var context = SiteRouter.LoadContext(result.GetValue(dir)!, result.GetValue(site)!, logging);
             context.ResumeOptions = resume;
+            if (result.GetValue(spool) is { } spoolDir)
+            {
+                context.WanSpool = Spool.Open(spoolDir, limit ?? Spool.DefaultLimit, logging.CreateLogger("isthmus.router.spool"));
+            }
+
             var lan = Endpoint(result.GetValue(bindLan), "--bind-lan") ?? context.Site.Lan.ToIPEndPoint();
             var wan = Endpoint(result.GetValue(bindWan), "--bind-wan") ?? context.Site.Wan.ToIPEndPoint();
             var metricsAt = Endpoint(result.GetValue(metrics), "--metrics");

@@ -20,6 +20,20 @@ public static partial class Libc
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
+    public static partial int Fallocate(Microsoft.Win32.SafeHandles.SafeFileHandle fd, int mode, long offset, long length);
+
     public const int SigPipe = 13;
+
+    /// <summary>open(2): read-write, close-on-exec, an unnamed file in the directory (O_TMPFILE includes O_DIRECTORY).</summary>
+    public const int ORdWr = 2, OCloExec = 0x80000, OTmpFile = 0x410000;
+
+    /// <summary>fallocate(2): free the range's blocks, keep the file's size.</summary>
+    public const int FallocKeepSize = 1, FallocPunchHole = 2;
+
+    public const int EOpNotSupp = 95, EIsDir = 21, ENoSpc = 28;
     public const int SigSetMask = 2;
 }

@@ -57,7 +57,7 @@ internal sealed class WanStreams(RouterContext context, ILogger logger)
             }
         }
 
-        var session = new ResumableSession(wanHeader.StreamId, lan, context.ResumeOptions, _streams.Budget, logger, Redial);
+        var session = new ResumableSession(wanHeader.StreamId, lan, context.ResumeOptions, _streams.Budget, logger, Redial, spool: context.WanSpool);
         var end = await session.RunAsync(wan, cancellationToken).ConfigureAwait(false);
         Log(session, end);
     }
@@ -65,7 +65,7 @@ internal sealed class WanStreams(RouterContext context, ILogger logger)
     /// <summary>A peer router opened a framed stream leg and our node accepted: relay, waiting for resumes on breaks.</summary>
     public async Task RunAcceptorAsync(LegHeader header, string peerSite, RelayEndpoint wan, RelayEndpoint lan, CancellationToken cancellationToken)
     {
-        var session = new ResumableSession(header.StreamId, lan, context.ResumeOptions, _streams.Budget, logger, redial: null, header.TimestampMs);
+        var session = new ResumableSession(header.StreamId, lan, context.ResumeOptions, _streams.Budget, logger, redial: null, header.TimestampMs, context.WanSpool);
         _streams.Add(session, peerSite, header.KeyId);
         try
         {

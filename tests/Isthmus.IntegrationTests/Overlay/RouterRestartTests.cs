@@ -25,7 +25,8 @@ public sealed class RouterRestartFixture : IAsyncLifetime
 /// <summary>
 /// A router killed with SIGKILL and started again: streams through it end with resets on both sides (the
 /// surviving router's resume is refused as an unknown stream, or it sees the restarted router's new epoch),
-/// never hang; nodes re-enrol by themselves with their VIPs, and new connections work.
+/// never hang; nodes re-enrol by themselves with their VIPs, and new connections work at once (the first
+/// connect after the restarted router listens echoes exactly).
 /// </summary>
 public sealed class RouterRestartTests(RouterRestartFixture fixture, ITestOutputHelper output) : IClassFixture<RouterRestartFixture>
 {
@@ -41,10 +42,14 @@ public sealed class RouterRestartTests(RouterRestartFixture fixture, ITestOutput
     {
         var port = killed == "a" ? "7610" : "7611";
         var echo = Cluster.StartProgram("b1", "/usr/bin/python3", Script("wan_echo.py"), Cluster.Vips["b1"], port);
+        // A second echo server for the first connect after the restart, so its close is not taken for the old streams' end.
+        var freshPort = killed == "a" ? "7612" : "7613";
+        var freshEcho = Cluster.StartProgram("b1", "/usr/bin/python3", Script("wan_echo.py"), Cluster.Vips["b1"], freshPort);
         HostProcess? idle = null;
         try
         {
             await echo.WaitForLineAsync(l => l == "LISTENING", Short);
+            await freshEcho.WaitForLineAsync(l => l == "LISTENING", Short);
             idle = Cluster.StartProgram("a1", "/usr/bin/python3", Script("wan_idle.py"), Cluster.Vips["b1"], port, "3");
             await idle.WaitForLineAsync(l => l == "OPEN 3", Short);
             idle.WriteStdin("CHECK\n");
@@ -54,6 +59,15 @@ public sealed class RouterRestartTests(RouterRestartFixture fixture, ITestOutput
             await Cluster.Routers[killed].WaitForExitAsync(Short);
             Cluster.StartRouter(killed);
             await Cluster.WaitForRouterAsync(killed);
+
+            // A connect started as soon as the restarted router listens works, first time: the agent noticed the
+            // lost router, its connect waits for the re-enrolment (no EACCES from a session key the new router
+            // does not know), and a restarted router waits briefly for its bound nodes to return.
+            var first = await Cluster.RunProgramAsync("a1", Short, "/usr/bin/python3", Script("wan_echo_check.py"), Cluster.Vips["b1"], freshPort, "100000");
+            output.WriteLine($"first connect after the restart: {first.StandardOutput.Trim()}");
+            Assert.True(first.ExitCode == 0, first.ToString());
+            Assert.Contains("ECHOED 100000 OK", first.StandardOutput, StringComparison.Ordinal);
+            Assert.DoesNotContain("EACCES", first.StandardOutput + first.StandardError, StringComparison.Ordinal);
 
             // Both ends learn that their connections ended, within seconds, not after the outage maximum: a reset
             // where the surviving router ends them; where the killed router's own LAN legs die, the kernel
@@ -90,6 +104,7 @@ public sealed class RouterRestartTests(RouterRestartFixture fixture, ITestOutput
             }
 
             await echo.StopAsync();
+            await freshEcho.StopAsync();
         }
     });
 }

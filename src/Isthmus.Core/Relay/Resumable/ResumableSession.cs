@@ -42,13 +42,14 @@ public sealed class ResumableSession
 
     /// <param name="redial">The dialling router's way to open a resume leg (given our receive count); null on the accepting router.</param>
     /// <param name="openedAtMs">The accepting router: the opening header's timestamp (resume headers must be newer).</param>
+    /// <param name="spool">The router's spool for what the program sends while the leg is down, beyond memory; null: none.</param>
     public ResumableSession(Guid streamId, RelayEndpoint lan, ResumableOptions options, BufferBudget budget, ILogger logger,
-        Func<long, CancellationToken, Task<ResumeDial>>? redial, long openedAtMs = 0)
+        Func<long, CancellationToken, Task<ResumeDial>>? redial, long openedAtMs = 0, Spool? spool = null)
     {
         StreamId = streamId;
         _lan = lan;
         _options = options;
-        _out = new OutboundBuffer(options.StreamBuffer, budget);
+        _out = new OutboundBuffer(options.StreamBuffer, budget, spool);
         _redial = redial;
         _logger = logger;
         _lastResumeTimestamp = openedAtMs;
@@ -65,8 +66,11 @@ public sealed class ResumableSession
     /// <summary>What this side has delivered to its program (bytes, plus one after the peer's FIN).</summary>
     public long Received => Interlocked.Read(ref _received);
 
-    /// <summary>Bytes this stream holds for resends now.</summary>
+    /// <summary>Bytes of memory this stream holds for resends now.</summary>
     public long Buffered => _out.Held;
+
+    /// <summary>Bytes this stream holds for resends in its spool file now.</summary>
+    public long Spooled => _out.Spooled;
 
     /// <summary>Relays until the stream ends; <paramref name="firstLeg"/> is the leg that opened it (both counts zero).</summary>
     public async Task<SessionEnd> RunAsync(RelayEndpoint firstLeg, CancellationToken cancellationToken)
@@ -97,6 +101,7 @@ public sealed class ResumableSession
 
                 _logger.LogInformation("Stream {Stream}: WAN leg lost ({Reason}); {Action}", StreamId, legEnd.Reason,
                     _redial is null ? "waiting for the peer router to resume it" : "re-dialling");
+                _out.SpillAllowed = true;
                 var down = Stopwatch.GetTimestamp();
                 var next = _redial is null ? await WaitForOfferAsync(down, session.Token).ConfigureAwait(false) : await RedialAsync(down, session.Token).ConfigureAwait(false);
                 if (next.End is { } lost)
@@ -107,6 +112,7 @@ public sealed class ResumableSession
                 }
 
                 leg = next.Leg!;
+                _out.SpillAllowed = false;
                 peerReceived = next.PeerReceived;
                 Resumes++;
                 LastPeerReceived = peerReceived;
@@ -432,6 +438,31 @@ public sealed class ResumableSession
                         ResumableFrame.WriteHeader(control, ResumableFrameType.Fin, 0);
                         await stream.WriteAsync(control.AsMemory(0, ResumableFrame.HeaderSize), cancellationToken).ConfigureAwait(false);
                     }
+                    else if (segment.IsSpooled)
+                    {
+                        var offset = (int)(position - segment.Start);
+                        var length = segment.Length - offset;
+                        var frame = ArrayPool<byte>.Shared.Rent(ResumableFrame.HeaderSize + length);
+                        try
+                        {
+                            try
+                            {
+                                OutboundBuffer.ReadSpooled(segment, offset, frame.AsSpan(ResumableFrame.HeaderSize, length));
+                            }
+                            catch (Exception e) when (e is IOException or ObjectDisposedException)
+                            {
+                                // The bytes cannot be had again: the stream cannot continue intact.
+                                return new LegOutcome(SessionEnd.ProtocolError, "spool read failed: " + e.Message);
+                            }
+
+                            ResumableFrame.WriteHeader(frame, ResumableFrameType.Data, length);
+                            await stream.WriteAsync(frame.AsMemory(0, ResumableFrame.HeaderSize + length), cancellationToken).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            ArrayPool<byte>.Shared.Return(frame);
+                        }
+                    }
                     else
                     {
                         var offset = (int)(position - segment.Start);
@@ -486,27 +517,41 @@ public sealed class ResumableSession
         {
             while (true)
             {
-                await _out.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-                // Wait for data without holding a buffer: idle streams cost no memory.
-                await _lan.Stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-                var array = ArrayPool<byte>.Shared.Rent(StreamRelay.BufferSize);
+                var room = await _out.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                var array = Array.Empty<byte>();
                 int n;
                 try
                 {
+                    // Wait for data without holding a buffer: idle streams cost no memory.
+                    await _lan.Stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                    array = ArrayPool<byte>.Shared.Rent(StreamRelay.BufferSize);
                     n = await _lan.Stream.ReadAsync(array.AsMemory(ResumableFrame.HeaderSize, ReadSize), cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
-                    ArrayPool<byte>.Shared.Return(array);
+                    if (array.Length > 0)
+                    {
+                        ArrayPool<byte>.Shared.Return(array);
+                    }
+
+                    _out.CancelReservation();
                     throw;
                 }
 
                 if (n == 0)
                 {
                     ArrayPool<byte>.Shared.Return(array);
+                    _out.CancelReservation();
                     _out.AppendFin();
                     _writerWake.Set();
                     return;
+                }
+
+                if (room == ReadRoom.Spool)
+                {
+                    _out.AppendSpooled(array, n);
+                    _writerWake.Set();
+                    continue;
                 }
 
                 if (n <= SmallCopy)

@@ -66,7 +66,8 @@ internal sealed class ResumableHarness : IAsyncDisposable
     public bool Unreachable { get; set; }
 
     /// <summary>Starts both sessions on first legs that run through <paramref name="proxy"/> (made from the two leg ends).</summary>
-    public static async Task<ResumableHarness> StartAsync(Func<Socket, Socket, CuttingProxy> proxy, ResumableOptions? options = null)
+    /// <param name="spool">The dialling router's spool (program A's bytes spill there while the leg is down), or none.</param>
+    public static async Task<ResumableHarness> StartAsync(Func<Socket, Socket, CuttingProxy> proxy, ResumableOptions? options = null, Spool? spool = null)
     {
         var (programA, lanA) = await LoopbackSockets.PairAsync();
         var (lanB, programB) = await LoopbackSockets.PairAsync();
@@ -74,7 +75,7 @@ internal sealed class ResumableHarness : IAsyncDisposable
         var (proxyNearAcceptor, acceptorLeg) = await LoopbackSockets.PairAsync();
         var harness = new ResumableHarness(options ?? TestOptions) { ProgramA = programA, ProgramB = programB };
         harness.Proxy = proxy(proxyNearDialer, proxyNearAcceptor);
-        harness.Dialer = new ResumableSession(harness.StreamId, new RelayEndpoint(lanA), harness.Options, harness.Budget, NullLogger.Instance, harness.RedialAsync);
+        harness.Dialer = new ResumableSession(harness.StreamId, new RelayEndpoint(lanA), harness.Options, harness.Budget, NullLogger.Instance, harness.RedialAsync, spool: spool);
         harness.Acceptor = new ResumableSession(harness.StreamId, new RelayEndpoint(lanB), harness.Options, harness.Budget, NullLogger.Instance, redial: null, openedAtMs: harness._lastTimestamp);
         harness.DialerRun = harness.Dialer.RunAsync(new RelayEndpoint(dialerLeg), CancellationToken.None);
         harness.AcceptorRun = harness.Acceptor.RunAsync(new RelayEndpoint(acceptorLeg), CancellationToken.None);

@@ -146,6 +146,50 @@ public sealed class ResumableSessionTests
         Assert.Equal(SessionEnd.Completed, await h.DialerRun.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
+    [Fact]
+    public async Task LegDown_SpoolOn_ProgramWritesOnPastTheMemoryBound_NothingLost()
+    {
+        // As above, with a spool: the program's 48 MiB are all accepted while the leg is down (memory holds at
+        // most the 1 MiB bound, the rest is in the spool file), then delivered exactly after the resume.
+        using var mount = TmpfsMount.Create(64 << 20);
+        var spool = new Spool(mount.Path, 64 << 20, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var h = await ResumableHarness.StartAsync((a, b) => new CuttingProxy(a, b, 1), spool: spool);
+        h.Unreachable = true;
+        var data = RandomNumberGenerator.GetBytes(48 << 20);
+        var readB = LoopbackSockets.ReadToEndAsync(h.ProgramB);
+        long peakMemory = 0;
+        var sending = Task.Run(async () =>
+        {
+            await h.ProgramA.SendAsync(data);
+            h.ProgramA.Shutdown(SocketShutdown.Send);
+        });
+        while (!sending.IsCompleted && !h.DialerRun.IsCompleted)
+        {
+            peakMemory = Math.Max(peakMemory, h.Dialer.Buffered);
+            await Task.WhenAny(sending, Task.Delay(5));
+        }
+
+        await sending; // completed while the leg was still down: not flow-controlled
+        Assert.True(h.Unreachable);
+        Assert.InRange(peakMemory, 0, h.Options.StreamBuffer + StreamRelay.BufferSize);
+        // The kernel's socket buffers (a few MiB) may still hold the end; the session takes it into the spool.
+        for (var i = 0; i < 600 && h.Dialer.Spooled < (32 << 20); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(h.Dialer.Spooled >= 32 << 20, $"spooled {h.Dialer.Spooled}");
+        Assert.InRange(spool.Used, h.Dialer.Spooled, h.Dialer.Spooled + StreamRelay.BufferSize); // plus the next read's reservation
+        h.Unreachable = false;
+
+        Assert.Equal(data, await readB.WaitAsync(TimeSpan.FromSeconds(60)));
+        h.ProgramB.Shutdown(SocketShutdown.Send);
+        Assert.Empty(await LoopbackSockets.ReadToEndAsync(h.ProgramA));
+        Assert.Equal(SessionEnd.Completed, await h.DialerRun.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, spool.Used);
+        Assert.Equal(0, mount.Used);
+    }
+
     private static async Task AssertResetAsync(Socket socket)
     {
         var error = await Assert.ThrowsAsync<SocketException>(async () =>
