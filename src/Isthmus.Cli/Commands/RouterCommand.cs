@@ -4,6 +4,7 @@ using Isthmus.Core;
 using Isthmus.Core.Addressing;
 using Isthmus.Core.Relay.Resumable;
 using Isthmus.Router;
+using Microsoft.Extensions.Logging;
 
 namespace Isthmus.Cli.Commands;
 
@@ -22,11 +23,17 @@ internal static class RouterCommand
         var redialMax = new Option<string?>("--wan-redial-max") { Description = "Longest delay between re-dials of a broken WAN leg (first 100ms, doubling; default 2s)." };
         var streamBuffer = new Option<string?>("--wan-stream-buffer") { Description = "Unacknowledged bytes held per stream before the program is flow-controlled (default 8MiB)." };
         var budget = new Option<string?>("--wan-buffer-budget") { Description = "Unacknowledged bytes held by all streams together (default 512MiB)." };
+        var emulation = new Option<string?>("--wan-emulation")
+        {
+            Description = $"Emulate a WAN on this router's sends to other routers: \"{Isthmus.Core.Relay.Emulation.WanEmulationSpec.Syntax}\" (any subset; \"none\" "
+                + "turns off the cluster file's wan_emulation). Delay adds to every one-way trip this router sends; loss drops datagrams only; "
+                + "outage=DURATION@START[/EVERY] breaks and refuses all WAN connections, counted from the router's start.",
+        };
         var logLevel = CommonOptions.LogLevelOption();
         var logFormat = CommonOptions.LogFormatOption();
         var command = new Command("router", "Run a site's router in the foreground until SIGINT/SIGTERM.")
         {
-            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, logLevel, logFormat,
+            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, emulation, logLevel, logFormat,
         };
         command.SetAction(async (result, _) =>
         {
@@ -41,9 +48,23 @@ internal static class RouterCommand
                 throw new UserException($"WAN leg settings: {problem}");
             }
 
+            var emulationFlag = result.GetValue(emulation) is { } text
+                ? Isthmus.Core.Relay.Emulation.WanEmulationSpec.TryParse(text, out var parsed, out var emulationError) ? parsed
+                : throw new UserException($"--wan-emulation '{text}': {emulationError} (syntax: {Isthmus.Core.Relay.Emulation.WanEmulationSpec.Syntax})")
+                : null;
+
             using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
             var context = SiteRouter.LoadContext(result.GetValue(dir)!, result.GetValue(site)!, logging);
             context.ResumeOptions = resume;
+            // The flag wins over the site's key, which wins over the cluster's.
+            var spec = emulationFlag ?? context.Site.WanEmulation ?? context.Cluster.Cluster.WanEmulation;
+            using var emulator = spec is null || spec.IsNone ? null : new Isthmus.Core.Relay.Emulation.WanEmulator(spec, logging.CreateLogger("isthmus.router.wan-emulator"));
+            context.WanEmulator = emulator;
+            if (emulator is not null)
+            {
+                logging.CreateLogger("isthmus.router").LogInformation("WAN emulator on: {Spec} (applied to what this router sends to other routers)", spec);
+            }
+
             var lan = Endpoint(result.GetValue(bindLan), "--bind-lan") ?? context.Site.Lan.ToIPEndPoint();
             var wan = Endpoint(result.GetValue(bindWan), "--bind-wan") ?? context.Site.Wan.ToIPEndPoint();
             var metricsAt = Endpoint(result.GetValue(metrics), "--metrics");

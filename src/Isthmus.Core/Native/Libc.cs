@@ -20,6 +20,20 @@ public static partial class Libc
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
+    /// <summary>Sleeps for a relative time on CLOCK_MONOTONIC with the kernel's precision (tens of µs), unlike .NET's millisecond waits.</summary>
+    [LibraryImport("libc", EntryPoint = "clock_nanosleep")]
+    public static unsafe partial int ClockNanosleep(int clock, int flags, TimeSpecNative* request, TimeSpecNative* remain);
+
+    public const int ClockMonotonic = 1;
+
     public const int SigPipe = 13;
     public const int SigSetMask = 2;
+}
+
+/// <summary>struct timespec on 64-bit Linux.</summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+public struct TimeSpecNative
+{
+    public long Seconds;
+    public long Nanoseconds;
 }
