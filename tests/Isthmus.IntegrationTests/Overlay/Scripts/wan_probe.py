@@ -1,7 +1,7 @@
 # Probes a path through the overlay; every mode first connects with retries for up to 60 s (a router that
 # just restarted needs its nodes to re-enrol).
 #   ping VIP PORT COUNT     against wan_echo.py: COUNT 16-byte round trips on one connection, after 20 warm-up
-#                           ones; prints "RTT <median> <p10> <p90>" in microseconds.
+#                           ones (retried until they work); prints "RTT <median> <p10> <p90>" in microseconds.
 #   send VIP PORT BYTES     against wan_sink.py: sends BYTES known bytes, half-closes, reads the answer; prints
 #                           "SENT <sha256> <bytes> <seconds>" (first byte to answer) and "REPLY <answer>".
 #   udp VIP PORT COUNT      against udp_echo.py: COUNT datagrams, one at a time, 0.5 s for each answer;
@@ -20,11 +20,32 @@ def connect():
                 raise
             time.sleep(0.2)
 
+def warm_up():
+    # A connection may open and then be reset while the nodes re-enrol: retry until 20 round trips work.
+    deadline = time.monotonic() + 60
+    while True:
+        s = connect()
+        try:
+            for _ in range(20):
+                s.sendall(b"w" * 16)
+                got = b""
+                while len(got) < 16:
+                    d = s.recv(64)
+                    if not d:
+                        raise ConnectionResetError("closed")
+                    got += d
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
 if mode == "ping":
-    s = connect()
+    s = warm_up()
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     msg, times = b"p" * 16, []
-    for i in range(20 + n):
+    for i in range(n):
         t = time.perf_counter()
         s.sendall(msg)
         got = b""
@@ -33,8 +54,7 @@ if mode == "ping":
             if not d:
                 raise SystemExit("echo server closed")
             got += d
-        if i >= 20:
-            times.append((time.perf_counter() - t) * 1e6)
+        times.append((time.perf_counter() - t) * 1e6)
     times.sort()
     print(f"RTT {times[len(times) // 2]:.0f} {times[len(times) // 10]:.0f} {times[len(times) * 9 // 10]:.0f}", flush=True)
 elif mode == "send":
