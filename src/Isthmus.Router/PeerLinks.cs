@@ -43,7 +43,8 @@ internal sealed class PeerLinks
         Task.WhenAll(_context.Cluster.Sites.Where(s => s.Name != _context.Site.Name).Select(s => MaintainAsync(s, cancellationToken)));
 
     /// <summary>Queues a frame on the link to <paramref name="site"/>; false if that link is down or full.</summary>
-    public bool TrySend(string site, byte[] frame) => _outgoing.TryGetValue(site, out var writer) && writer.TrySend(frame);
+    public bool TrySend(string site, byte[] frame) =>
+        _outgoing.TryGetValue(site, out var writer) && (_context.WanEmulator?.DropDatagram() == true || writer.TrySend(frame)); // emulated loss: the WAN ate it
 
     /// <summary>Reads an authenticated incoming link from <paramref name="site"/>'s router until it ends.</summary>
     public async Task ServeIncomingAsync(string site, RelayEndpoint link, LinkFrameReader.FrameHandler onDatagram, CancellationToken cancellationToken)

@@ -70,15 +70,24 @@ public sealed class RouterContext
     /// <summary>How a leg to <paramref name="site"/>'s router is secured: a TLS client handshake, or null for cleartext legs.</summary>
     public Func<System.Net.Sockets.Socket, CancellationToken, Task<Stream>>? WanSecurityFor(SiteSettings site, Microsoft.Extensions.Logging.ILogger logger)
     {
+        var emulator = WanEmulator;
         if (!Cluster.Cluster.WanEncryption)
         {
-            return null;
+            return emulator is null ? null : (socket, _) => Task.FromResult(emulator.Wrap(socket));
         }
 
         var peerName = TlsEndpoints.RouterName(site.Name, Cluster.Cluster.Name);
         var validator = ValidatorFor(peerName, logger);
-        return async (socket, ct) => await TlsEndpoints.ClientAsync(socket, peerName, Identity, validator, ct).ConfigureAwait(false);
+        return emulator is null
+            ? async (socket, ct) => await TlsEndpoints.ClientAsync(socket, peerName, Identity, validator, ct).ConfigureAwait(false)
+            : async (socket, ct) => await TlsEndpoints.ClientAsync(emulator.Wrap(socket), peerName, Identity, validator, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The WAN emulator (<c>--wan-emulation</c> or the cluster file's <c>wan_emulation</c>), or null: it wraps every
+    /// WAN connection's socket below TLS, dialled (<see cref="WanSecurityFor"/>) and accepted on the WAN port.
+    /// </summary>
+    public Isthmus.Core.Relay.Emulation.WanEmulator? WanEmulator { get; set; }
 
     public RemoteCertificateValidationCallback ValidatorFor(string? expectedName, Microsoft.Extensions.Logging.ILogger logger) =>
         PeerCertificateValidator.Callback(CaCertificate, expectedName, logger);

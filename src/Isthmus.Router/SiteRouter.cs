@@ -152,6 +152,13 @@ public sealed class SiteRouter
         // Admitted before the first read: the guard's deadline covers everything up to authentication.
         using var handshake = guard.Admit(socket);
         socket.NoDelay = true;
+        if (fromWan == true && _context.WanEmulator?.IsOut == true)
+        {
+            // An emulated outage: the WAN is down, so nothing reaches this router from it.
+            RelayEndpoint.Abort(socket);
+            return;
+        }
+
         // The guard's deadline ends a silent connection; the peek's own timeout is only a backstop.
         var first = await AcceptLoop.PeekFirstByteAsync(socket, _context.HeaderTimeout + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         switch (first)
@@ -166,7 +173,7 @@ public sealed class SiteRouter
                 await _forwarder.HandleLegAsync(new RelayEndpoint(socket), LegSource.Lan, null, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
                 break;
             case LegHeader.FirstByte:
-                await _forwarder.HandleLegAsync(new RelayEndpoint(socket), LegSource.WanCleartext, null, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
+                await _forwarder.HandleLegAsync(new RelayEndpoint(socket, _context.WanEmulator?.Wrap(socket)), LegSource.WanCleartext, null, handshake.Authenticated, cancellationToken).ConfigureAwait(false);
                 break;
             default:
                 _context.Metrics.HandshakeFailed();
@@ -183,14 +190,16 @@ public sealed class SiteRouter
 
     /// <summary>A TLS server handshake bounded by the handshake deadline; null (logged, counted, closed) if it fails.</summary>
     private async Task<SslStream?> AcceptTlsAsync(Socket socket, PendingHandshake handshake, bool requireClientCertificate,
-        System.Net.Security.RemoteCertificateValidationCallback validate, string what, CancellationToken cancellationToken)
+        System.Net.Security.RemoteCertificateValidationCallback validate, string what, CancellationToken cancellationToken, Stream? inner = null)
     {
         var remote = AcceptLoop.Describe(socket);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_context.HeaderTimeout);
         try
         {
-            return await TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false);
+            return inner is null
+                ? await TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false)
+                : await TlsEndpoints.ServerAsync(inner, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -209,7 +218,7 @@ public sealed class SiteRouter
     {
         string? peerSite = null;
         var tls = await AcceptTlsAsync(socket, handshake, requireClientCertificate: true,
-            (_, cert, _, _) => ValidatePeerRouter(cert, out peerSite), "WAN", cancellationToken).ConfigureAwait(false);
+            (_, cert, _, _) => ValidatePeerRouter(cert, out peerSite), "WAN", cancellationToken, _context.WanEmulator?.Wrap(socket)).ConfigureAwait(false);
         if (tls is null)
         {
             _context.Metrics.LegRefused();

@@ -42,7 +42,7 @@ public sealed class BenchCluster(string name, bool wanEncryption, int routerPort
         ClusterCreator.AddSite(_directory, "b", new HostPort(BenchTopology.GatewayBWan, routerPort), new HostPort(BenchTopology.GatewayBLan, routerPort + 1));
         foreach (var (site, gateway) in new[] { ("a", "gwa"), ("b", "gwb") })
         {
-            _processes["router-" + site] = context.Start($"{name}-router-{site}", gateway, isthmus, ["router", _directory, "--site", site, "--log-level", "Information"], Environment);
+            _processes["router-" + site] = context.Start($"{name}-router-{site}", gateway, isthmus, ["router", _directory, "--site", site, "--log-level", "Information", .. WanEmulation.RouterArguments(context.Settings)], Environment);
         }
 
         foreach (var site in new[] { "a", "b" })

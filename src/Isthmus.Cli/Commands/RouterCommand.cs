@@ -5,6 +5,7 @@ using Isthmus.Core.Addressing;
 using Isthmus.Core.Relay;
 using Isthmus.Core.Relay.Resumable;
 using Isthmus.Router;
+using Microsoft.Extensions.Logging;
 
 namespace Isthmus.Cli.Commands;
 
@@ -25,11 +26,17 @@ internal static class RouterCommand
         var budget = new Option<string?>("--wan-buffer-budget") { Description = "Unacknowledged bytes held by all streams together (default 512MiB)." };
         var spool = new Option<string?>("--wan-spool") { Description = "Directory for what programs send while a WAN leg is down, beyond the memory bound (off by default: it puts program bytes on this host's disk)." };
         var spoolLimit = new Option<string?>("--wan-spool-limit") { Description = "Unacknowledged bytes all streams together may hold in the --wan-spool directory before programs are flow-controlled (default 1GiB)." };
+        var emulation = new Option<string?>("--wan-emulation")
+        {
+            Description = $"Emulate a WAN on this router's sends to other routers: \"{Isthmus.Core.Relay.Emulation.WanEmulationSpec.Syntax}\" (any subset; \"none\" "
+                + "turns off the cluster file's wan_emulation). Delay adds to every one-way trip this router sends; loss drops datagrams only; "
+                + "outage=DURATION@START[/EVERY] breaks and refuses all WAN connections, counted from the router's start.",
+        };
         var logLevel = CommonOptions.LogLevelOption();
         var logFormat = CommonOptions.LogFormatOption();
         var command = new Command("router", "Run a site's router in the foreground until SIGINT/SIGTERM.")
         {
-            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, spool, spoolLimit, logLevel, logFormat,
+            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, spool, spoolLimit, emulation, logLevel, logFormat,
         };
         command.SetAction(async (result, _) =>
         {
@@ -55,12 +62,26 @@ internal static class RouterCommand
                 throw new UserException($"--wan-spool-limit must be at least {StreamRelay.BufferSize / 1024} KiB (one read)");
             }
 
+            var emulationFlag = result.GetValue(emulation) is { } text
+                ? Isthmus.Core.Relay.Emulation.WanEmulationSpec.TryParse(text, out var parsed, out var emulationError) ? parsed
+                : throw new UserException($"--wan-emulation '{text}': {emulationError} (syntax: {Isthmus.Core.Relay.Emulation.WanEmulationSpec.Syntax})")
+                : null;
+
             using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
             var context = SiteRouter.LoadContext(result.GetValue(dir)!, result.GetValue(site)!, logging);
             context.ResumeOptions = resume;
             if (result.GetValue(spool) is { } spoolDir)
             {
                 context.WanSpool = Spool.Open(spoolDir, limit ?? Spool.DefaultLimit, logging.CreateLogger("isthmus.router.spool"));
+            }
+
+            // The flag wins over the site's key, which wins over the cluster's.
+            var spec = emulationFlag ?? context.Site.WanEmulation ?? context.Cluster.Cluster.WanEmulation;
+            using var emulator = spec is null || spec.IsNone ? null : new Isthmus.Core.Relay.Emulation.WanEmulator(spec, logging.CreateLogger("isthmus.router.wan-emulator"));
+            context.WanEmulator = emulator;
+            if (emulator is not null)
+            {
+                logging.CreateLogger("isthmus.router").LogInformation("WAN emulator on: {Spec} (applied to what this router sends to other routers)", spec);
             }
 
             var lan = Endpoint(result.GetValue(bindLan), "--bind-lan") ?? context.Site.Lan.ToIPEndPoint();

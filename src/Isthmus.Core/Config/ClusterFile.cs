@@ -26,8 +26,8 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         Hand edits are fine while no router runs; 'isthmus cluster add-site' rewrites this file and its comments.
         """;
 
-    private static readonly string[] ClusterKeys = ["name", "id", "network", "image", "wan_encryption", "node_hostname"];
-    private static readonly string[] SiteKeys = ["subnet", "wan", "lan"];
+    private static readonly string[] ClusterKeys = ["name", "id", "network", "image", "wan_encryption", "node_hostname", "wan_emulation"];
+    private static readonly string[] SiteKeys = ["subnet", "wan", "lan", "wan_emulation"];
 
     /// <summary>The <c>[domains]</c> table in file order, or null when the file has none (every node in one domain).</summary>
     public IReadOnlyList<DomainSettings>? Domains { get; init; }
@@ -69,6 +69,11 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
             .Value("image", IPv4.Format(Cluster.ImageBase))
             .Value("wan_encryption", Cluster.WanEncryption)
             .Value("node_hostname", Cluster.NodeHostname);
+        if (Cluster.WanEmulation is { } clusterEmulation)
+        {
+            w.Value("wan_emulation", clusterEmulation.ToString());
+        }
+
         foreach (var site in Sites)
         {
             w.BlankLine()
@@ -76,6 +81,10 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
                 .Value("subnet", site.Subnet.ToString())
                 .Value("wan", site.Wan.ToString())
                 .Value("lan", site.Lan.ToString());
+            if (site.WanEmulation is { } siteEmulation)
+            {
+                w.Value("wan_emulation", siteEmulation.ToString());
+            }
         }
 
         if (Domains is not null)
@@ -205,7 +214,8 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
 
         var wanEncryption = Optional(table, "wan_encryption", -1, lines)?.AsBoolean() ?? true;
         var nodeHostname = Optional(table, "node_hostname", -1, lines)?.AsBoolean() ?? false;
-        return new ClusterSettings(nameText, idText, cidr, imageBase, wanEncryption, nodeHostname);
+        var emulation = ReadEmulation(Optional(table, "wan_emulation", -1, lines));
+        return new ClusterSettings(nameText, idText, cidr, imageBase, wanEncryption, nodeHostname, emulation);
     }
 
     private static SiteSettings ReadSite(string name, TomlTable table, int index, Dictionary<(int, string), int> lines)
@@ -225,8 +235,14 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
 
         var wan = ReadHostPort(Required(table, "wan", "where other routers reach this one, like wan = \"198.51.100.7:7000\"", index, lines, where));
         var lan = ReadHostPort(Required(table, "lan", "where this site's nodes reach its router, like lan = \"10.0.0.1:7001\"", index, lines, where));
-        return new SiteSettings(name, subnet, wan, lan);
+        return new SiteSettings(name, subnet, wan, lan, ReadEmulation(Optional(table, "wan_emulation", index, lines)));
     }
+
+    /// <summary><c>wan_emulation = "delay=5ms,..."</c>; the error names the bad part.</summary>
+    private static Relay.Emulation.WanEmulationSpec? ReadEmulation(TomlValue? value) =>
+        value is null ? null
+        : Relay.Emulation.WanEmulationSpec.TryParse(value.AsString(), out var spec, out var error) ? spec
+        : throw value.Error($"wan_emulation: {error} (syntax: {Relay.Emulation.WanEmulationSpec.Syntax})");
 
     /// <summary>
     /// <c>[domains]</c>: <c>NAME = [members]</c> lines, or <c>[domains.NAME]</c> tables with <c>nodes = [members]</c>.

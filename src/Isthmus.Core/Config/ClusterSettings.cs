@@ -9,4 +9,6 @@ namespace Isthmus.Core.Config;
 /// <param name="ImageBase">The loopback image base in 127/8 (host order).</param>
 /// <param name="WanEncryption">Whether router↔router legs are TLS 1.3 (true) or cleartext with an HMAC header (false).</param>
 /// <param name="NodeHostname">Whether interposed programs see their node's name as gethostname() and uname().nodename.</param>
-public sealed record ClusterSettings(string Name, string Id, IPv4Cidr Network, uint ImageBase, bool WanEncryption, bool NodeHostname = false);
+/// <param name="WanEmulation">The WAN emulator of every router (<c>wan_emulation</c>), unless a site or <c>--wan-emulation</c> says otherwise; null: none.</param>
+public sealed record ClusterSettings(string Name, string Id, IPv4Cidr Network, uint ImageBase, bool WanEncryption, bool NodeHostname = false,
+    Relay.Emulation.WanEmulationSpec? WanEmulation = null);

@@ -7,7 +7,8 @@ namespace Isthmus.Core.Config;
 /// <param name="Subnet">The site's part of the cluster network; its <c>.1</c> is the router, nodes get <c>.2</c> up.</param>
 /// <param name="Wan">Where the other sites' routers reach this site's router.</param>
 /// <param name="Lan">Where this site's node agents reach its router.</param>
-public sealed record SiteSettings(string Name, IPv4Cidr Subnet, HostPort Wan, HostPort Lan)
+/// <param name="WanEmulation">This site's router's WAN emulator (<c>wan_emulation</c>), over the cluster's; null: the cluster's.</param>
+public sealed record SiteSettings(string Name, IPv4Cidr Subnet, HostPort Wan, HostPort Lan, Relay.Emulation.WanEmulationSpec? WanEmulation = null)
 {
     /// <summary>The router's VIP: the subnet's first host address (<c>.1</c>).</summary>
     public uint RouterAddress => Subnet.Network + 1;

@@ -26,6 +26,12 @@ public static partial class Libc
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     public static partial int Fallocate(Microsoft.Win32.SafeHandles.SafeFileHandle fd, int mode, long offset, long length);
 
+    /// <summary>Sleeps for a relative time on CLOCK_MONOTONIC with the kernel's precision (tens of µs), unlike .NET's millisecond waits.</summary>
+    [LibraryImport("libc", EntryPoint = "clock_nanosleep")]
+    public static unsafe partial int ClockNanosleep(int clock, int flags, TimeSpecNative* request, TimeSpecNative* remain);
+
+    public const int ClockMonotonic = 1;
+
     public const int SigPipe = 13;
 
     /// <summary>open(2): read-write, close-on-exec, an unnamed file in the directory (O_TMPFILE includes O_DIRECTORY).</summary>
@@ -36,4 +42,12 @@ public static partial class Libc
 
     public const int EOpNotSupp = 95, EIsDir = 21, ENoSpc = 28;
     public const int SigSetMask = 2;
+}
+
+/// <summary>struct timespec on 64-bit Linux.</summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+public struct TimeSpecNative
+{
+    public long Seconds;
+    public long Nanoseconds;
 }

@@ -34,6 +34,13 @@ public sealed class RelayEndpoint : IAsyncDisposable
     /// </summary>
     public ValueTask ShutdownSendAsync()
     {
+        if (Emulation.EmulatedSendStream.TryFor(Socket, out var emulated))
+        {
+            // Behind the bytes the WAN emulator still holds, as a real link would deliver them.
+            emulated!.ShutdownSend();
+            return ValueTask.CompletedTask;
+        }
+
         try
         {
             Socket.Shutdown(SocketShutdown.Send);

@@ -12,10 +12,15 @@ public static class TlsEndpoints
 {
     public static string RouterName(string site, string cluster) => ClusterCa.RouterDnsName(site, cluster);
 
-    public static async Task<SslStream> ServerAsync(Socket socket, SslStreamCertificateContext identity, bool requireClientCertificate,
+    public static Task<SslStream> ServerAsync(Socket socket, SslStreamCertificateContext identity, bool requireClientCertificate,
+        RemoteCertificateValidationCallback? validateClient, CancellationToken cancellationToken) =>
+        ServerAsync(new NetworkStream(socket, ownsSocket: false), identity, requireClientCertificate, validateClient, cancellationToken);
+
+    /// <summary>A TLS server over <paramref name="inner"/> (the socket's stream, or the WAN emulator's wrapper of it).</summary>
+    public static async Task<SslStream> ServerAsync(Stream inner, SslStreamCertificateContext identity, bool requireClientCertificate,
         RemoteCertificateValidationCallback? validateClient, CancellationToken cancellationToken)
     {
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        var tls = new SslStream(inner, leaveInnerStreamOpen: false);
         try
         {
             await tls.AuthenticateAsServerAsync(ClusterTls.ServerOptions(identity, requireClientCertificate, validateClient), cancellationToken).ConfigureAwait(false);
@@ -28,10 +33,15 @@ public static class TlsEndpoints
         }
     }
 
-    public static async Task<SslStream> ClientAsync(Socket socket, string targetHost, SslStreamCertificateContext? identity,
+    public static Task<SslStream> ClientAsync(Socket socket, string targetHost, SslStreamCertificateContext? identity,
+        RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken) =>
+        ClientAsync(new NetworkStream(socket, ownsSocket: false), targetHost, identity, validateServer, cancellationToken);
+
+    /// <summary>A TLS client over <paramref name="inner"/> (the socket's stream, or the WAN emulator's wrapper of it).</summary>
+    public static async Task<SslStream> ClientAsync(Stream inner, string targetHost, SslStreamCertificateContext? identity,
         RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken)
     {
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        var tls = new SslStream(inner, leaveInnerStreamOpen: false);
         try
         {
             await tls.AuthenticateAsClientAsync(ClusterTls.ClientOptions(identity, targetHost, validateServer), cancellationToken).ConfigureAwait(false);

@@ -159,10 +159,21 @@ public sealed partial class OverlayCluster : IAsyncDisposable
     public Task<CommandResult> RunProgramAsync(string node, TimeSpan timeout, string file, params string[] args) =>
         IsthmusAsync(Host(node), timeout, ["run", "--node", node, "--", file, .. args]);
 
-    public void StartRouter(string site)
+    public void StartRouter(string site) => StartRouter(site, []);
+
+    /// <summary>Starts <paramref name="site"/>'s router with <paramref name="extraArguments"/> after the cluster's router arguments.</summary>
+    public void StartRouter(string site, IReadOnlyList<string> extraArguments)
     {
         var gateway = Site(site).Gateway;
-        _routers[site] = StartIsthmus(gateway, ["router", ClusterDirectory, "--site", site, "--log-level", "Debug", "--metrics", $"{gateway.Address}:{MetricsPort}", .. _routerArguments]);
+        _routers[site] = StartIsthmus(gateway, ["router", ClusterDirectory, "--site", site, "--log-level", "Debug", "--metrics", $"{gateway.Address}:{MetricsPort}", .. _routerArguments, .. extraArguments]);
+    }
+
+    /// <summary>Stops <paramref name="site"/>'s router (SIGTERM) and starts it again with <paramref name="extraArguments"/>; its nodes re-enrol by themselves.</summary>
+    public async Task RestartRouterAsync(string site, IReadOnlyList<string> extraArguments)
+    {
+        await _routers[site].StopAsync().ConfigureAwait(false);
+        StartRouter(site, extraArguments);
+        await WaitForRouterAsync(site).ConfigureAwait(false);
     }
 
     public async Task WaitForRouterAsync(string site)
