@@ -62,24 +62,28 @@ public sealed partial class WanEmulatorTests(WanEmulatorFixture fixture, ITestOu
         }
 
         // Ready when round trips work again (the nodes re-enrol by themselves after a router restart).
-        await MedianRttAsync(WanEmulatorFixture.EchoPort, 5);
+        await LowRttAsync(WanEmulatorFixture.EchoPort, 5);
     }
 
-    private async Task<double> MedianRttAsync(string port, int count)
+    /// <summary>The 10th percentile of <paramref name="count"/> round trips, in ms (see the delay test for why not the median).</summary>
+    private async Task<double> LowRttAsync(string port, int count)
     {
         var ping = await Cluster.RunProgramAsync("a1", Long, "/usr/bin/python3", Script("wan_probe.py"), "ping", Cluster.Vips["b1"], port, Text(count));
         Assert.True(ping.ExitCode == 0, ping.ToString());
         var match = RttRegex().Match(ping.StandardOutput);
         Assert.True(match.Success, ping.ToString());
         output.WriteLine($"round trip a1 -> b1 -> a1: median {match.Groups[1].Value} µs (p10 {match.Groups[2].Value}, p90 {match.Groups[3].Value}), {count} pings");
-        return double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) / 1000;
+        return double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture) / 1000;
     }
 
     /// <summary>
-    /// The median round trip of 16-byte pings a1 → b1 → a1 with delay D on both routers equals the round trip
-    /// measured without emulation in the same test plus 2·D, within 10 %, for D = 5 ms and 25 ms. The runs
-    /// alternate (without, with, without, with, ...) and each side takes the median of its runs' medians: on
-    /// a loaded host the baseline drifts by a millisecond within a minute, a tenth of the 5 ms case.
+    /// The round trip of 16-byte pings a1 → b1 → a1 with delay D on both routers equals the round trip
+    /// measured without emulation in the same test plus 2·D, within 10 %, for D = 5 ms and 25 ms. The figure
+    /// per run is the 10th percentile (as ping's min, the path's delay): machine load only ever adds to a
+    /// round trip, and on a 2-core host at load 25 the delayed runs' medians spread by ±13 % while their low
+    /// percentiles stay within 1-7 % (the extra wake-up of the emulator's clock thread per direction is what
+    /// load delays). The runs alternate (without, with, ...) and each side takes the median of its runs: the
+    /// baseline drifts by a millisecond within a minute on a loaded host, a tenth of the 5 ms case.
     /// </summary>
     [Fact]
     public Task Delay5And25ms_RoundTripGrowsByTwiceTheDelay_Within10Percent() => Cluster.WithLogsOnFailureAsync(output, async () =>
@@ -92,15 +96,15 @@ public sealed partial class WanEmulatorTests(WanEmulatorFixture fixture, ITestOu
             for (var round = 0; round < 3; round++)
             {
                 await EmulateAsync(null);
-                baselines.Add(await MedianRttAsync(port, 200));
+                baselines.Add(await LowRttAsync(port, 200));
                 await EmulateAsync($"delay={delayMs}ms", "a", "b");
-                delayed.Add(await MedianRttAsync(port, delayMs == 5 ? 200 : 80));
+                delayed.Add(await LowRttAsync(port, delayMs == 5 ? 200 : 80));
             }
 
             var baseline = baselines.Order().ElementAt(1);
             var measured = delayed.Order().ElementAt(1);
             var expected = baseline + 2 * delayMs;
-            output.WriteLine($"delay={delayMs}ms on both routers: median RTT {measured:0.000} ms, expected {expected:0.000} ms (base {baseline:0.000} + 2 x {delayMs}), off by {(measured - expected) / expected * 100:+0.0;-0.0} %");
+            output.WriteLine($"delay={delayMs}ms on both routers: p10 RTT {measured:0.000} ms, expected {expected:0.000} ms (base {baseline:0.000} + 2 x {delayMs}), off by {(measured - expected) / expected * 100:+0.0;-0.0} %");
             Assert.InRange(measured, expected * 0.9, expected * 1.1);
         }
     });
