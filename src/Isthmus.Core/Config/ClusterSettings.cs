@@ -9,4 +9,5 @@ namespace Isthmus.Core.Config;
 /// <param name="ImageBase">The loopback image base in 127/8 (host order).</param>
 /// <param name="WanEncryption">Whether router↔router legs are TLS 1.3 (true) or cleartext with an HMAC header (false).</param>
 /// <param name="NodeHostname">Whether interposed programs see their node's name as gethostname() and uname().nodename.</param>
-public sealed record ClusterSettings(string Name, string Id, IPv4Cidr Network, uint ImageBase, bool WanEncryption, bool NodeHostname = false);
+/// <param name="DirectLan">Whether two nodes of one site connect TCP streams kernel to kernel over their LAN (the router grants each one) instead of through agents and router.</param>
+public sealed record ClusterSettings(string Name, string Id, IPv4Cidr Network, uint ImageBase, bool WanEncryption, bool NodeHostname = false, bool DirectLan = true);
