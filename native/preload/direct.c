@@ -193,18 +193,60 @@ int direct_connect(int fd, int family, uint32_t dst_ip, uint16_t dst_port, int s
     return 0;
 }
 
-bool direct_peer(int fd, uint32_t *peer_ip, uint16_t *peer_port)
+/* A peer-cache entry saying "asked the agent: not a direct stream", so the question is asked once. */
+#define PEER_NOT_DIRECT 0x2000
+
+/*
+ * After exec (an inetd-style child) the peer cache is empty: the agent remembers the streams it
+ * handed over, by their kernel addresses (DIRECT_PEER). The answer, yes or no, is cached.
+ */
+static bool ask_agent(int fd, uint32_t *peer_ip, uint16_t *peer_port, int *family)
 {
-    int family;
-    return peer_cache_get(fd, peer_ip, peer_port, &family) && (family & PEER_DIRECT) != 0;
+    struct sockaddr_storage local, peer;
+    socklen_t ll = sizeof local, pl = sizeof peer;
+    uint32_t lip, pip;
+    uint16_t lport, pport;
+    if (shim_real.getsockname(fd, (struct sockaddr *)&local, &ll) < 0 ||
+        shim_real.getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 ||
+        !sa_get_v4((const struct sockaddr *)&local, ll, &lip, &lport) ||
+        !sa_get_v4((const struct sockaddr *)&peer, pl, &pip, &pport))
+        return false;
+    struct agent_reply reply;
+    if (agent_rpc(AGENT_OP_DIRECT_PEER, 0, pip, pport, lip, lport, &reply) < 0)
+        return false; /* cannot tell now: ask again next time */
+    if (reply.error != 0 || reply.payload_len != 2) {
+        peer_cache_put(fd, 0, 0, PEER_NOT_DIRECT);
+        return false;
+    }
+    uint16_t overlay_local;
+    memcpy(&overlay_local, reply.payload, 2); /* network order, as every port here */
+    *family = local.ss_family;
+    peer_cache_put(fd, reply.ip, reply.port, *family | PEER_DIRECT);
+    peer_cache_put_local(fd, overlay_local);
+    *peer_ip = reply.ip;
+    *peer_port = reply.port;
+    return true;
+}
+
+bool direct_peer(int fd, uint32_t *peer_ip, uint16_t *peer_port, int *family)
+{
+    int saved = errno;
+    int f = 0;
+    bool found;
+    if (peer_cache_get(fd, peer_ip, peer_port, &f))
+        found = (f & PEER_DIRECT) != 0;
+    else
+        found = ask_agent(fd, peer_ip, peer_port, &f);
+    *family = f & ~PEER_DIRECT;
+    errno = saved;
+    return found;
 }
 
 void direct_adopt(int cfd, int flags, struct sockaddr_storage *ss, socklen_t sl)
 {
     uint32_t peer_ip;
     uint16_t peer_port;
-    if (ss->ss_family != AF_INET || /* the LAN socket is AF_INET; AF_INET6 listeners say no LISTEN */
-        !sa_get_v4((const struct sockaddr *)ss, sl, &peer_ip, &peer_port) ||
+    if (!sa_get_v4((const struct sockaddr *)ss, sl, &peer_ip, &peer_port) ||
         !addr_is_image(peer_ip) || addr_from_image(peer_ip) == shim_cfg.own_vip)
         return; /* not from the agent: nothing to adopt */
     struct sockaddr_storage local;
@@ -234,6 +276,8 @@ void direct_adopt(int cfd, int flags, struct sockaddr_storage *ss, socklen_t sl)
     if (fl >= 0)
         fcntl(passed, F_SETFL,
               (flags & SOCK_NONBLOCK) ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+    /* The LAN socket is AF_INET; under a dual-stack AF_INET6 listener the program expects AF_INET6
+       addresses, so the entry keeps the family the program saw and the hooks answer in it. */
     int family = ss->ss_family;
     if (dup3(passed, cfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) == cfd) {
         peer_cache_put(cfd, reply.ip, reply.port, family | PEER_DIRECT);

@@ -321,8 +321,9 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 /*
  * listen(): a TCP listener on image(own VIP):port or the wildcard tells the agent that this
- * process adopts direct streams to that port (direct.c). AF_INET only: the LAN socket handed
- * over is AF_INET and must not stand in for an AF_INET6 socket.
+ * process adopts direct streams to that port (direct.c). Dual-stack AF_INET6 listeners too: the
+ * AF_INET LAN socket that replaces an accepted AF_INET6 one is answered for in AF_INET6 by the
+ * address hooks (direct.c).
  */
 SHIM_EXPORT int listen(int fd, int backlog)
 {
@@ -340,11 +341,13 @@ SHIM_EXPORT int listen(int fd, int backlog)
     uint32_t ip;
     uint16_t port;
     bool port_zero = false;
-    if (overlay_stream_socket(fd, AF_INET) &&
+    if ((overlay_stream_socket(fd, AF_INET) || overlay_stream_socket(fd, AF_INET6)) &&
         shim_real.getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
-        sa_get_v4((const struct sockaddr *)&local, llen, &ip, &port) &&
-        (ip == addr_to_image(shim_cfg.own_vip) ||
+        ((sa_get_v4((const struct sockaddr *)&local, llen, &ip, &port) &&
+          ip == addr_to_image(shim_cfg.own_vip)) ||
          sa_is_unspecified((const struct sockaddr *)&local, llen, &port_zero))) {
+        port = local.ss_family == AF_INET ? ((const struct sockaddr_in *)&local)->sin_port
+                                          : ((const struct sockaddr_in6 *)&local)->sin6_port;
         struct agent_reply reply;
         if (agent_rpc(AGENT_OP_LISTEN, 0, 0, port, 0, 0, &reply) == 0)
             shim_log("listen fd=%d port %u: adopts direct streams", fd, ntohs(port));

@@ -54,19 +54,20 @@ static void loopback_to_own_vip(int fd, struct sockaddr_storage *ss, socklen_t l
 }
 
 /* A direct stream's local end is a LAN address; towards its overlay peer it is this node's VIP. */
-static void direct_local_to_own_vip(int fd, struct sockaddr_storage *ss, socklen_t len)
+static void direct_local_to_own_vip(int fd, struct sockaddr_storage *ss, socklen_t *len)
 {
     uint32_t ip, pip;
     uint16_t port, pport;
-    if (!shim_cfg.direct || !sa_get_v4((const struct sockaddr *)ss, len, &ip, &port) ||
+    int family;
+    if (!shim_cfg.direct || !sa_get_v4((const struct sockaddr *)ss, *len, &ip, &port) ||
         addr_is_vip(ip) || (ntohl(ip) >> 24) == 127)
         return;
     int saved = errno;
-    if (direct_peer(fd, &pip, &pport)) {
+    if (direct_peer(fd, &pip, &pport, &family)) {
         uint16_t overlay_port;
         if (peer_cache_get_local(fd, &overlay_port))
             port = overlay_port; /* accepted: the listener's port, not the agent's */
-        sa_make_v4(ss, ss->ss_family, shim_cfg.own_vip, port);
+        *len = sa_make_v4(ss, family, shim_cfg.own_vip, port);
     }
     errno = saved;
 }
@@ -87,7 +88,7 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
         return -1;
     sa_image_to_vip(&ss, sl);
     loopback_to_own_vip(fd, &ss, sl);
-    direct_local_to_own_vip(fd, &ss, sl);
+    direct_local_to_own_vip(fd, &ss, &sl);
     sa_copy_out(addr, len, &ss, sl);
     return 0;
 }
@@ -148,12 +149,13 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
     uint16_t port;
     uint32_t pip;
     uint16_t pport;
+    int pfamily;
     if (sa_get_v4((const struct sockaddr *)&ss, sl, &ip, &port) && ip == shim_cfg.data_ip &&
         port == shim_cfg.data_port)
         overlay_peer(fd, &ss);
     else if (shim_cfg.direct && sa_get_v4((const struct sockaddr *)&ss, sl, &ip, &port) &&
-             !addr_is_image(ip) && direct_peer(fd, &pip, &pport))
-        sa_make_v4(&ss, ss.ss_family, pip, pport); /* a direct stream: its overlay peer */
+             !addr_is_image(ip) && direct_peer(fd, &pip, &pport, &pfamily))
+        sl = sa_make_v4(&ss, pfamily, pip, pport); /* a direct stream: its overlay peer */
     else
         sa_image_to_vip(&ss, sl);
     sa_copy_out(addr, len, &ss, sl);

@@ -172,6 +172,7 @@ enum {
     AGENT_OP_DIRECT = 6,
     AGENT_OP_ADOPT = 7,
     AGENT_OP_LISTEN = 8,
+    AGENT_OP_DIRECT_PEER = 9,
 };
 enum { AGENT_FLAG_NONBLOCK = 1u };
 /* Largest payload either way (a DNS name is at most 253 bytes). */
@@ -215,8 +216,9 @@ int agent_rpc_fd(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port
  */
 int direct_connect(int fd, int family, uint32_t dst_ip, uint16_t dst_port, int saved, int *rc);
 void direct_adopt(int cfd, int flags, struct sockaddr_storage *ss, socklen_t sl);
-/* Whether fd's entry says it is a direct stream; peer_ip, peer_port: its overlay peer. */
-bool direct_peer(int fd, uint32_t *peer_ip, uint16_t *peer_port);
+/* Whether fd's entry says it is a direct stream; peer_ip, peer_port: its overlay peer; family: the
+   address family the program sees it in (AF_INET6 under a dual-stack listener or socket). */
+bool direct_peer(int fd, uint32_t *peer_ip, uint16_t *peer_port, int *family);
 
 /*
  * names.c: whether a host name is one to ask the agent about (see the file's header), and the

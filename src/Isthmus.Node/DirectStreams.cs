@@ -30,6 +30,8 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
     private const int MaxHandshakes = 256;
     private readonly ConcurrentDictionary<ushort, bool> _adoptingPorts = new();
     private readonly ConcurrentDictionary<(uint Ip, ushort Port, ushort ListenPort), Pending> _pending = new();
+    private readonly ConcurrentDictionary<(uint LocalIp, ushort LocalPort, uint PeerIp, ushort PeerPort), (VirtualEndpoint Peer, ushort LocalPort)> _adoptedStreams = new();
+    private const int MaxRemembered = 65536;
     private readonly SemaphoreSlim _handshakes = new(MaxHandshakes, MaxHandshakes);
     private readonly Core.Logging.RateLimitedLog _offenders = new(logger);
     private Socket? _listener;
@@ -87,6 +89,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
             return null;
         }
 
+        Remember(pending);
         return (pending.Lan, pending.Peer, () =>
         {
             // The program holds the LAN socket now; our copies of it and of the doorbell go.
@@ -96,6 +99,29 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
             pending.Adopted.TrySetResult();
         }
         );
+    }
+
+    /// <summary>DIRECT_PEER: the overlay peer and local port of an adopted stream, by its kernel addresses (null if unknown).</summary>
+    public (VirtualEndpoint Peer, ushort LocalPort)? Lookup((uint Ip, ushort Port) local, (uint Ip, ushort Port) peer) =>
+        _adoptedStreams.TryGetValue((local.Ip, local.Port, peer.Ip, peer.Port), out var found) ? found : null;
+
+    /// <summary>
+    /// Remembers an adopted stream for DIRECT_PEER (an inetd-style child exec'd with the socket has no peer cache).
+    /// Bounded: past the bound the table starts over (a lookup then fails and the program sees LAN addresses).
+    /// </summary>
+    private void Remember(Pending pending)
+    {
+        if (pending.Lan.LocalEndPoint is not IPEndPoint local || pending.Lan.RemoteEndPoint is not IPEndPoint remote)
+        {
+            return;
+        }
+
+        if (_adoptedStreams.Count >= MaxRemembered)
+        {
+            _adoptedStreams.Clear();
+        }
+
+        _adoptedStreams[(IPv4.ToUInt32(local.Address), (ushort)local.Port, IPv4.ToUInt32(remote.Address), (ushort)remote.Port)] = (pending.Peer, pending.Key.ListenPort);
     }
 
     private void AcceptLoop()

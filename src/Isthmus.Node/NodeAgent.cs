@@ -227,6 +227,13 @@ public sealed class NodeAgent : IDisposable
         {
             case ShimOp.Direct:
                 return await GrantDirectAsync(request.Destination, cancellationToken).ConfigureAwait(false);
+            case ShimOp.DirectPeer:
+                if (_direct?.Lookup(source, (request.Destination.Address, request.Destination.Port)) is { } stream)
+                {
+                    return new ShimResponse(0, stream.Peer, Data: [(byte)(stream.LocalPort >> 8), (byte)stream.LocalPort]);
+                }
+
+                return new ShimResponse(Errno.ENoEnt, default);
             case ShimOp.Listen:
                 _direct?.ListenerAdopts(request.Destination.Port);
                 return new ShimResponse(0, default);

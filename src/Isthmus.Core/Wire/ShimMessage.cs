@@ -25,7 +25,7 @@ public readonly record struct ShimRequest(ShimOp Op, bool NonBlocking, VirtualEn
         }
 
         var op = (ShimOp)BinaryPrimitives.ReadUInt16LittleEndian(source[6..]);
-        if (op is not (ShimOp.Connect or ShimOp.Peer or ShimOp.UdpRoute or ShimOp.ResolveName or ShimOp.ResolveAddress or ShimOp.Direct or ShimOp.Adopt or ShimOp.Listen))
+        if (op is not (ShimOp.Connect or ShimOp.Peer or ShimOp.UdpRoute or ShimOp.ResolveName or ShimOp.ResolveAddress or ShimOp.Direct or ShimOp.Adopt or ShimOp.Listen or ShimOp.DirectPeer))
         {
             return false;
         }
@@ -110,6 +110,12 @@ public enum ShimOp : ushort
 
     /// <summary>A listener on image(own):port or the wildcard (dst port) in a process whose shim adopts direct streams.</summary>
     Listen = 8,
+
+    /// <summary>
+    /// An adopted direct stream by its kernel addresses (src = local, dst = peer), for a process that lost its
+    /// peer cache in exec: the overlay peer, and the overlay local port as a 2-byte payload (network order).
+    /// </summary>
+    DirectPeer = 9,
 }
 
 /// <summary>

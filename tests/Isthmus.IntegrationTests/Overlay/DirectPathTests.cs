@@ -98,9 +98,19 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
             await EchoAsync(cluster, "a1", a2, "blocking");
             var accepted = await server.WaitForLineAsync(l => l.StartsWith("ACCEPTED", StringComparison.Ordinal), Timeout);
             Assert.StartsWith($"ACCEPTED peer={cluster.Vips["a1"]}:", accepted, StringComparison.Ordinal);
+            await server.StopAsync();
+
+            // A dual-stack AF_INET6 listener (as iperf3 -s): adopted too; the program sees ::ffff: addresses.
+            var dual = cluster.StartProgram("a2", "/usr/bin/python3", Probe, "serve6", "::", "7610");
+            await dual.WaitForLineAsync(l => l == "LISTENING", Timeout);
+            var (connected, _) = await EchoAsync(cluster, "a1", a2, "nonblocking");
+            var port = ConnectedRegex().Match(connected).Groups[2].Value;
+            var client = $"::ffff:{cluster.Vips["a1"]}:{port}";
+            Assert.Equal($"ACCEPTED peer={client} local=::ffff:{a2}:7610 getpeername={client}", await dual.WaitForLineAsync(l => l.StartsWith("ACCEPTED", StringComparison.Ordinal), Timeout));
             var metrics = await cluster.ScrapeRouterMetricsAsync("a");
-            Assert.Equal(1, Counter(metrics, "isthmus_router_direct_grants_total"));
+            Assert.Equal(2, Counter(metrics, "isthmus_router_direct_grants_total"));
             Assert.Equal(0, Counter(metrics, "isthmus_router_relayed_bytes_total"));
+            Assert.Equal(0, Counter(metrics, "isthmus_router_streams_opened_total"));
         });
 
         await using var off = await OverlayCluster.StartAsync(output, sites: 1, nodesPerSite: 2, clusterSettings: new Dictionary<string, string> { ["direct_lan"] = "false" });

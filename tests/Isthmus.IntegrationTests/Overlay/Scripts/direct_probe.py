@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Addresses, errno and bytes of one overlay TCP stream, for the direct-path tests.
 
-direct_probe.py serve HOST PORT
+direct_probe.py serve HOST PORT   (serve6: an AF_INET6 dual-stack listener, HOST "::")
     Echo server (thread per connection); prints LISTENING, then for every connection
     "ACCEPTED peer=IP:PORT local=IP:PORT getpeername=IP:PORT" (accept's address, getsockname, getpeername).
 direct_probe.py echo HOST PORT BYTES MODE
@@ -24,8 +24,13 @@ def fmt(addr):
     return f"{addr[0]}:{addr[1]}"
 
 
-if mode == "serve":
-    srv = socket.socket()
+if mode in ("serve", "serve6"):
+    if mode == "serve6":
+        # Dual-stack, as iperf3 -s and many servers listen: peers appear as ::ffff:VIP.
+        srv = socket.socket(socket.AF_INET6)
+        srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    else:
+        srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((host, port))
     srv.listen(64)
