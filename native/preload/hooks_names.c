@@ -60,8 +60,8 @@ static void direct_local_to_own_vip(int fd, struct sockaddr_storage *ss, socklen
     uint16_t port, pport;
     int family;
     if (!shim_cfg.direct || !sa_get_v4((const struct sockaddr *)ss, *len, &ip, &port) ||
-        addr_is_vip(ip) || (ntohl(ip) >> 24) == 127)
-        return;
+        addr_is_vip(ip) || ip == htonl(INADDR_ANY))
+        return; /* 127.0.0.1 is not excluded: a personal cluster on one host has its LAN there */
     int saved = errno;
     if (direct_peer(fd, &pip, &pport, &family)) {
         uint16_t overlay_port;
