@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,6 +25,9 @@
 /* Every other op is answered from the agent's own tables. A wedged agent must not hang a
    program's getaddrinfo or sendto for two minutes. */
 #define LOCAL_TIMEOUT_SECONDS 10
+#ifndef MSG_CMSG_CLOEXEC
+#define MSG_CMSG_CLOEXEC 0x40000000
+#endif
 
 static void put_le16(uint8_t *p, uint16_t v)
 {
@@ -66,6 +70,16 @@ static int failure_errno(int e)
     }
 }
 
+static void drop_passed(int *passed)
+{
+    if (passed != NULL && *passed >= 0) {
+        int saved = errno;
+        close(*passed);
+        *passed = -1;
+        errno = saved;
+    }
+}
+
 static int fail(int fd, int err, const char *what, int cause)
 {
     if (fd >= 0)
@@ -75,10 +89,12 @@ static int fail(int fd, int err, const char *what, int cause)
     return -1;
 }
 
-int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port,
-                      uint32_t src_ip, uint16_t src_port, const void *payload, size_t payload_len,
-                      struct agent_reply *reply)
+static int rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
+               uint16_t src_port, const void *payload, size_t payload_len,
+               struct agent_reply *reply, int *passed)
 {
+    if (passed != NULL)
+        *passed = -1;
     if (payload_len > AGENT_PAYLOAD_MAX) {
         errno = EINVAL; /* a caller bug, never the program's: callers check lengths first */
         return -1;
@@ -124,23 +140,45 @@ int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst
     /* One byte more than the largest valid answer: MSG_TRUNC reports the real size, so an
        oversized answer is recognised rather than silently cut. */
     uint8_t resp[RESPONSE_SIZE + AGENT_PAYLOAD_MAX + 1];
-    n = recv(fd, resp, sizeof resp, MSG_TRUNC);
+    /* recvmsg, so that a descriptor the agent attached (ADOPT) is received, never leaked. */
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = {.iov_base = resp, .iov_len = sizeof resp};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                         .msg_controllen = sizeof control.buf};
+    n = recvmsg(fd, &msg, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    if (n >= 0) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int got;
+                memcpy(&got, CMSG_DATA(c), sizeof got);
+                if (passed != NULL && *passed < 0)
+                    *passed = got;
+                else
+                    close(got);
+            }
+        }
+    }
     if (n < 0) {
         int e = errno;
         /* SO_RCVTIMEO expiry reads as EAGAIN: the agent is alive but did not answer in time. */
         int err = (e == EAGAIN || e == EWOULDBLOCK) ? ETIMEDOUT : failure_errno(e);
         return fail(fd, err, "recv", e);
     }
-    if (n < (ssize_t)RESPONSE_SIZE)
+    if (n < (ssize_t)RESPONSE_SIZE) {
+        drop_passed(passed);
         return fail(fd, ENETUNREACH, "answer size", (int)n);
-    if (get_le32(resp + 0) != RESPONSE_MAGIC)
-        return fail(fd, ENETUNREACH, "answer magic", 0);
+    }
     size_t plen = get_le16(resp + 14);
-    if (plen > AGENT_PAYLOAD_MAX || (size_t)n != RESPONSE_SIZE + plen)
-        return fail(fd, ENETUNREACH, "answer payload length", (int)n);
     int32_t error = (int32_t)get_le32(resp + 4);
-    if (error < 0 || error > 4095)
-        return fail(fd, ENETUNREACH, "answer errno", (int)error);
+    if (get_le32(resp + 0) != RESPONSE_MAGIC || plen > AGENT_PAYLOAD_MAX ||
+        (size_t)n != RESPONSE_SIZE + plen || error < 0 || error > 4095) {
+        drop_passed(passed);
+        return fail(fd, ENETUNREACH, "answer format", (int)n);
+    }
 
     reply->error = error;
     memcpy(&reply->ip, resp + 8, 4);
@@ -152,8 +190,21 @@ int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst
     return 0;
 }
 
+int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port,
+                      uint32_t src_ip, uint16_t src_port, const void *payload, size_t payload_len,
+                      struct agent_reply *reply)
+{
+    return rpc(op, flags, dst_ip, dst_port, src_ip, src_port, payload, payload_len, reply, NULL);
+}
+
+int agent_rpc_fd(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
+                 uint16_t src_port, struct agent_reply *reply, int *passed)
+{
+    return rpc(op, flags, dst_ip, dst_port, src_ip, src_port, NULL, 0, reply, passed);
+}
+
 int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
               uint16_t src_port, struct agent_reply *reply)
 {
-    return agent_rpc_payload(op, flags, dst_ip, dst_port, src_ip, src_port, NULL, 0, reply);
+    return rpc(op, flags, dst_ip, dst_port, src_ip, src_port, NULL, 0, reply, NULL);
 }

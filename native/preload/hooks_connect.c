@@ -93,6 +93,16 @@ int bind_if_unbound(int fd, int family, bool reuse, struct sockaddr_storage *loc
     return shim_real.getsockname(fd, (struct sockaddr *)local, llen);
 }
 
+/* Whether the program left the socket unbound (the kernel then picks the LAN source address). */
+static bool unbound(int fd)
+{
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    bool port_zero = false;
+    return shim_real.getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+           sa_is_unspecified((const struct sockaddr *)&local, llen, &port_zero) && port_zero;
+}
+
 /*
  * The source address the agent will see on our data connection, which is how it matches the
  * connection to this registration. False if it cannot be expressed: a real IPv6 local address
@@ -186,6 +196,11 @@ SHIM_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
     struct sockaddr_storage local;
     socklen_t llen;
+    if (shim_cfg.direct && dst_ip != shim_cfg.own_vip && unbound(fd)) {
+        int rc;
+        if (direct_connect(fd, family, dst_ip, dst_port, saved, &rc))
+            return rc;
+    }
     if (bind_if_unbound(fd, family, true, &local, &llen) < 0)
         return -1;
 
@@ -302,4 +317,41 @@ SHIM_EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
     socklen_t tlen = sa_make_v4(&target, addr->sa_family, addr_to_image(ip), port);
     errno = saved;
     return shim_real.bind(fd, (const struct sockaddr *)&target, tlen);
+}
+
+/*
+ * listen(): a TCP listener on image(own VIP):port or the wildcard tells the agent that this
+ * process adopts direct streams to that port (direct.c). Dual-stack AF_INET6 listeners too: the
+ * AF_INET LAN socket that replaces an accepted AF_INET6 one is answered for in AF_INET6 by the
+ * address hooks (direct.c).
+ */
+SHIM_EXPORT int listen(int fd, int backlog)
+{
+    shim_init();
+    if (shim_real.listen == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int rc = shim_real.listen(fd, backlog);
+    if (rc < 0 || !shim_cfg.enabled || !shim_cfg.direct)
+        return rc;
+    int saved = errno;
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    uint32_t ip;
+    uint16_t port;
+    bool port_zero = false;
+    if ((overlay_stream_socket(fd, AF_INET) || overlay_stream_socket(fd, AF_INET6)) &&
+        shim_real.getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+        ((sa_get_v4((const struct sockaddr *)&local, llen, &ip, &port) &&
+          ip == addr_to_image(shim_cfg.own_vip)) ||
+         sa_is_unspecified((const struct sockaddr *)&local, llen, &port_zero))) {
+        port = local.ss_family == AF_INET ? ((const struct sockaddr_in *)&local)->sin_port
+                                          : ((const struct sockaddr_in6 *)&local)->sin6_port;
+        struct agent_reply reply;
+        if (agent_rpc(AGENT_OP_LISTEN, 0, 0, port, 0, 0, &reply) == 0)
+            shim_log("listen fd=%d port %u: adopts direct streams", fd, ntohs(port));
+    }
+    errno = saved;
+    return rc;
 }

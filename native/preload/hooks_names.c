@@ -53,6 +53,25 @@ static void loopback_to_own_vip(int fd, struct sockaddr_storage *ss, socklen_t l
     errno = saved;
 }
 
+/* A direct stream's local end is a LAN address; towards its overlay peer it is this node's VIP. */
+static void direct_local_to_own_vip(int fd, struct sockaddr_storage *ss, socklen_t *len)
+{
+    uint32_t ip, pip;
+    uint16_t port, pport;
+    int family;
+    if (!shim_cfg.direct || !sa_get_v4((const struct sockaddr *)ss, *len, &ip, &port) ||
+        addr_is_vip(ip) || ip == htonl(INADDR_ANY))
+        return; /* 127.0.0.1 is not excluded: a personal cluster on one host has its LAN there */
+    int saved = errno;
+    if (direct_peer(fd, &pip, &pport, &family)) {
+        uint16_t overlay_port;
+        if (peer_cache_get_local(fd, &overlay_port))
+            port = overlay_port; /* accepted: the listener's port, not the agent's */
+        *len = sa_make_v4(ss, family, shim_cfg.own_vip, port);
+    }
+    errno = saved;
+}
+
 SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
     shim_init();
@@ -69,6 +88,7 @@ SHIM_EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
         return -1;
     sa_image_to_vip(&ss, sl);
     loopback_to_own_vip(fd, &ss, sl);
+    direct_local_to_own_vip(fd, &ss, &sl);
     sa_copy_out(addr, len, &ss, sl);
     return 0;
 }
@@ -127,9 +147,15 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
     uint32_t ip;
     uint16_t port;
+    uint32_t pip;
+    uint16_t pport;
+    int pfamily;
     if (sa_get_v4((const struct sockaddr *)&ss, sl, &ip, &port) && ip == shim_cfg.data_ip &&
         port == shim_cfg.data_port)
         overlay_peer(fd, &ss);
+    else if (shim_cfg.direct && sa_get_v4((const struct sockaddr *)&ss, sl, &ip, &port) &&
+             !addr_is_image(ip) && direct_peer(fd, &pip, &pport, &pfamily))
+        sl = sa_make_v4(&ss, pfamily, pip, pport); /* a direct stream: its overlay peer */
     else
         sa_image_to_vip(&ss, sl);
     sa_copy_out(addr, len, &ss, sl);
@@ -141,8 +167,13 @@ SHIM_EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
    stays a plain accept() as far as the kernel (and any seccomp policy) can tell. */
 static int accept_common(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool use4)
 {
-    if (!wants_address(addr, len))
+    bool direct = shim_cfg.enabled && shim_cfg.direct;
+    if (!direct && !wants_address(addr, len))
         return use4 ? shim_real.accept4(fd, addr, len, flags) : shim_real.accept(fd, addr, len);
+    if (direct && !wants_address(addr, len) && addr != NULL) {
+        /* The caller's own mistake (negative length, NULL len) is the kernel's to report. */
+        return use4 ? shim_real.accept4(fd, addr, len, flags) : shim_real.accept(fd, addr, len);
+    }
 
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -150,6 +181,11 @@ static int accept_common(int fd, struct sockaddr *addr, socklen_t *len, int flag
                    : shim_real.accept(fd, (struct sockaddr *)&ss, &sl);
     if (cfd < 0)
         return -1;
+    if (direct) {
+        direct_adopt(cfd, use4 ? flags : 0, &ss, sl);
+        if (addr == NULL)
+            return cfd;
+    }
     sa_image_to_vip(&ss, sl);
     sa_copy_out(addr, len, &ss, sl);
     return cfd;

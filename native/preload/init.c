@@ -177,6 +177,9 @@ static const char *load_config(struct shim_config *c)
             c->cluster[i] = (char)tolower((unsigned char)cluster[i]);
         c->cluster[len] = '\0';
     }
+    /* Optional: the agent offers kernel-direct LAN streams (DIRECT, ADOPT, LISTEN). */
+    const char *direct = getenv("ISTHMUS_DIRECT");
+    c->direct = direct != NULL && strcmp(direct, "1") == 0;
     /* Optional; the kernel's limit for a host name is 64 bytes (HOST_NAME_MAX). */
     const char *host = getenv("ISTHMUS_HOSTNAME");
     if (host != NULL && host[0] != '\0') {
@@ -221,6 +224,7 @@ static void shim_init_once(void)
     RESOLVE(getpeername, "getpeername");
     RESOLVE(accept, "accept");
     RESOLVE(accept4, "accept4");
+    RESOLVE(listen, "listen");
     RESOLVE(sendto, "sendto");
     RESOLVE(sendmsg, "sendmsg");
     RESOLVE(sendmmsg, "sendmmsg");

@@ -118,9 +118,8 @@ static unsigned rank(uint64_t key, struct slot *s, uint64_t *stamp_out)
     return c == 0 ? 2 : 1;
 }
 
-void peer_cache_put(int fd, uint32_t ip, uint16_t port, int family)
+static void put_key(uint64_t key, uint32_t ip, uint16_t port, int family)
 {
-    uint64_t key = cookie_of(fd);
     if (key == 0)
         return;
     uint64_t value = pack(ip, port, (uint16_t)family);
@@ -175,9 +174,8 @@ void peer_cache_forget(int fd)
     }
 }
 
-bool peer_cache_get(int fd, uint32_t *ip, uint16_t *port, int *family)
+static bool get_key(uint64_t key, uint32_t *ip, uint16_t *port, int *family)
 {
-    uint64_t key = cookie_of(fd);
     if (key == 0)
         return false;
     unsigned h = home(key);
@@ -199,4 +197,30 @@ bool peer_cache_get(int fd, uint32_t *ip, uint16_t *port, int *family)
     *port = (uint16_t)(value >> 32);
     *family = (int)(uint16_t)(value >> 48);
     return true;
+}
+
+void peer_cache_put(int fd, uint32_t ip, uint16_t port, int family)
+{
+    put_key(cookie_of(fd), ip, port, family);
+}
+
+bool peer_cache_get(int fd, uint32_t *ip, uint16_t *port, int *family)
+{
+    return get_key(cookie_of(fd), ip, port, family);
+}
+
+/* Local-port entries live beside the peer entries under the cookie with its top bit set (cookies
+   count up from 1 and never get there). */
+#define LOCAL_KEY(c) ((c) == 0 ? 0 : ((c) | (1ull << 63)))
+
+void peer_cache_put_local(int fd, uint16_t port)
+{
+    put_key(LOCAL_KEY(cookie_of(fd)), 0, port, 0);
+}
+
+bool peer_cache_get_local(int fd, uint16_t *port)
+{
+    uint32_t ip;
+    int family;
+    return get_key(LOCAL_KEY(cookie_of(fd)), &ip, port, &family);
 }

@@ -35,6 +35,7 @@ struct shim_config {
     char agent_path[108];  /* ISTHMUS_AGENT_SOCKET (fits sockaddr_un.sun_path) */
     char cluster[254];     /* ISTHMUS_CLUSTER, lower case, no trailing dot; "" when unset */
     char hostname[65];     /* ISTHMUS_HOSTNAME (fits utsname.nodename); "" when unset */
+    bool direct;           /* ISTHMUS_DIRECT=1: kernel-direct LAN streams (direct.c) */
 };
 
 struct addrinfo;
@@ -55,6 +56,7 @@ struct shim_real {
     int (*getpeername)(int, struct sockaddr *, socklen_t *);
     int (*accept)(int, struct sockaddr *, socklen_t *);
     int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+    int (*listen)(int, int);
     /* UDP (hooks_udp.c) */
     ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
     ssize_t (*sendmsg)(int, const struct msghdr *, int);
@@ -129,6 +131,12 @@ void sa_image_to_vip_out(struct sockaddr *out, socklen_t copied, socklen_t full)
  * SO_COOKIE (kernel < 4.12) put does nothing and get always misses.
  */
 void peer_cache_put(int fd, uint32_t ip, uint16_t port, int family);
+/* Or-ed into the family of an entry for a kernel-direct stream (direct.c): its kernel addresses are
+   real LAN addresses, the entry's ip:port is the overlay peer and the local end is the own VIP. */
+#define PEER_DIRECT 0x4000
+/* The overlay port of an adopted direct stream's local end (the kernel's is the agent's listener). */
+void peer_cache_put_local(int fd, uint16_t port);
+bool peer_cache_get_local(int fd, uint16_t *port);
 void peer_cache_forget(int fd);
 bool peer_cache_get(int fd, uint32_t *ip, uint16_t *port, int *family);
 
@@ -161,6 +169,10 @@ enum {
     AGENT_OP_UDP_ROUTE = 3,
     AGENT_OP_RESOLVE_NAME = 4,
     AGENT_OP_RESOLVE_ADDR = 5,
+    AGENT_OP_DIRECT = 6,
+    AGENT_OP_ADOPT = 7,
+    AGENT_OP_LISTEN = 8,
+    AGENT_OP_DIRECT_PEER = 9,
 };
 enum { AGENT_FLAG_NONBLOCK = 1u };
 /* Largest payload either way (a DNS name is at most 253 bytes). */
@@ -187,6 +199,26 @@ int agent_rpc(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, u
 int agent_rpc_payload(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port,
                       uint32_t src_ip, uint16_t src_port, const void *payload, size_t payload_len,
                       struct agent_reply *reply);
+
+/*
+ * The same, and a descriptor the answer carried (SCM_RIGHTS, close-on-exec) in *passed, else -1.
+ */
+int agent_rpc_fd(uint16_t op, uint32_t flags, uint32_t dst_ip, uint16_t dst_port, uint32_t src_ip,
+                 uint16_t src_port, struct agent_reply *reply, int *passed);
+
+/*
+ * direct.c: kernel-direct LAN streams (docs/ARCHITECTURE.md, "Direct streams inside a site").
+ * direct_connect: for an unbound TCP socket connecting to another VIP. Returns 1 when it handled
+ * the connect (rc and errno are the result), 0 when the caller must take the router
+ * path (the socket is then fresh and unbound, possibly a new socket under the same fd number).
+ * direct_adopt: after accept returned cfd from an image peer, swaps in the direct stream's socket
+ * if the agent has one for it and rewrites *ss (the peer) to its overlay address.
+ */
+int direct_connect(int fd, int family, uint32_t dst_ip, uint16_t dst_port, int saved, int *rc);
+void direct_adopt(int cfd, int flags, struct sockaddr_storage *ss, socklen_t sl);
+/* Whether fd's entry says it is a direct stream; peer_ip, peer_port: its overlay peer; family: the
+   address family the program sees it in (AF_INET6 under a dual-stack listener or socket). */
+bool direct_peer(int fd, uint32_t *peer_ip, uint16_t *peer_port, int *family);
 
 /*
  * names.c: whether a host name is one to ask the agent about (see the file's header), and the

@@ -47,6 +47,9 @@ public sealed record AgentInfo
     [JsonPropertyName("socket")] public required string SocketPath { get; init; }
     [JsonPropertyName("pid")] public int Pid { get; init; }
     [JsonPropertyName("node_hostname")] public bool NodeHostname { get; init; }
+
+    /// <summary>Whether the agent offers kernel-direct LAN streams (the shim then asks DIRECT before CONNECT and adopts accepted ones).</summary>
+    [JsonPropertyName("direct")] public bool Direct { get; init; }
     [JsonPropertyName("socks")] public string? Socks { get; init; }
 
     /// <summary>The agent's DNS responder (loopback UDP), where the seccomp supervisor sends programs' queries to resolv.conf's servers.</summary>

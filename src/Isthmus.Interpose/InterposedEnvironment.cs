@@ -75,6 +75,15 @@ public static class InterposedEnvironment
         env["ISTHMUS_DATA"] = agent.DataEndpoint;
         env["ISTHMUS_NODE"] = agent.Name;
         env["ISTHMUS_CLUSTER"] = agent.Cluster;
+        if (agent.Direct)
+        {
+            env["ISTHMUS_DIRECT"] = "1";
+        }
+        else
+        {
+            env.Remove("ISTHMUS_DIRECT");
+        }
+
         if (agent.NodeHostname)
         {
             env["ISTHMUS_HOSTNAME"] = agent.Name;

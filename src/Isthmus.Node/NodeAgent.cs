@@ -40,6 +40,8 @@ public sealed class NodeAgent : IDisposable
     private readonly ColocatedAgents _colocated;
     private readonly IPEndPoint? _socksEndpoint;
     private Socket? _lanData;
+    private readonly DirectStreams? _direct;
+    private ushort? _directPort;
 
     // Inbound legs come only from our router, but the port is open to the LAN: bound what strangers can hold.
     private readonly HandshakeGuard _inboundHandshakes = new(maxPending: 256, deadline: TimeSpan.FromSeconds(10));
@@ -66,8 +68,14 @@ public sealed class NodeAgent : IDisposable
             dir.LoadEnrolSecret(), NodeIdentity.LoadOrCreate(dir.NodeKeyPath(name)), name, requestedVip, loggerFactory.CreateLogger("isthmus.node.router"))
         {
             DataPortFor = BindLanData,
+            DirectPortFor = () => _directPort,
             Naming = (_cluster.Cluster.Name, [.. _cluster.Sites.Select(s => s.Name)]),
         };
+        if (_cluster.Cluster.DirectLan)
+        {
+            _direct = new DirectStreams(() => _routerLink.Current, _network, _replays, loggerFactory.CreateLogger("isthmus.node.direct"));
+        }
+
         _udp = new UdpProxies(_network, () => _routerLink.Current?.Vip ?? 0, (src, dst, payload) => _datagrams!.Send(src, dst, payload.Span), loggerFactory.CreateLogger("isthmus.node.udp"));
         _loggerFactory = loggerFactory;
         _socksEndpoint = socks;
@@ -117,6 +125,7 @@ public sealed class NodeAgent : IDisposable
             SocketPath = socketPath,
             Pid = Environment.ProcessId,
             NodeHostname = _cluster.Cluster.NodeHostname,
+            Direct = _direct is not null,
             Socks = socks?.LocalEndPoint.ToString(),
             Dns = dns.LocalEndPoint.ToString(),
         }.Write(infoPath);
@@ -206,6 +215,7 @@ public sealed class NodeAgent : IDisposable
     {
         // The router reaches us where our control connection came from; bind there once.
         _lanData ??= AcceptLoop.Listen(new IPEndPoint(local, 0));
+        _directPort ??= _direct?.Bind(local);
         return (ushort)((IPEndPoint)_lanData.LocalEndPoint!).Port;
     }
 
@@ -229,11 +239,30 @@ public sealed class NodeAgent : IDisposable
         throw new UserException($"a node agent for this name is already running here ({socketPath}); stop it first", 1);
     }
 
-    private async Task<ShimResponse> HandleShimAsync(ShimRequest request, CancellationToken cancellationToken)
+    private async Task<ShimReply> HandleShimAsync(ShimRequest request, CancellationToken cancellationToken)
     {
         var source = (request.SourceAddress, request.SourcePort);
         switch (request.Op)
         {
+            case ShimOp.Direct:
+                return await GrantDirectAsync(request.Destination, cancellationToken).ConfigureAwait(false);
+            case ShimOp.DirectPeer:
+                if (_direct?.Lookup(source, (request.Destination.Address, request.Destination.Port)) is { } stream)
+                {
+                    return new ShimResponse(0, stream.Peer, Data: [(byte)(stream.LocalPort >> 8), (byte)stream.LocalPort]);
+                }
+
+                return new ShimResponse(Errno.ENoEnt, default);
+            case ShimOp.Listen:
+                _direct?.ListenerAdopts(request.Destination.Port);
+                return new ShimResponse(0, default);
+            case ShimOp.Adopt:
+                if (_direct is not null && await _direct.TryAdoptAsync(source, request.Destination.Port).ConfigureAwait(false) is { } adopted)
+                {
+                    return new ShimReply(new ShimResponse(0, adopted.Peer), adopted.Lan, adopted.Done);
+                }
+
+                return new ShimResponse(Errno.ENoEnt, default);
             case ShimOp.Peer:
                 return _connects.TryGetPeer(source, out var peer) ? new ShimResponse(0, peer) : new ShimResponse(Errno.ENotConn, default);
             case ShimOp.UdpRoute:
@@ -269,6 +298,41 @@ public sealed class NodeAgent : IDisposable
 
         _connects.Add(source, new PendingConnect(dst, streamId, dial));
         return new ShimResponse(0, default);
+    }
+
+    /// <summary>
+    /// DIRECT: the router's grant for a kernel-direct stream to a node of this site (its direct listener and the
+    /// header to send first), or EOPNOTSUPP, upon which the shim takes the router path (CONNECT): another site,
+    /// direct streams off, or no grant (which covers every refusal, so its errno comes from the router path).
+    /// </summary>
+    private async Task<ShimResponse> GrantDirectAsync(VirtualEndpoint dst, CancellationToken cancellationToken)
+    {
+        var state = _routerLink.Current;
+        if (_direct is null || state is null || !_site.Subnet.Contains(dst.Address) || dst.Address == state.Vip)
+        {
+            return new ShimResponse(Errno.EOpNotSupp, default);
+        }
+
+        var grant = await _routerLink.RequestDirectAsync(dst, cancellationToken).ConfigureAwait(false);
+        if (grant?.Endpoint is null || grant.Header is null || !IPEndPoint.TryParse(grant.Endpoint, out var endpoint)
+            || endpoint.AddressFamily != AddressFamily.InterNetwork)
+        {
+            return new ShimResponse(Errno.EOpNotSupp, default);
+        }
+
+        byte[] header;
+        try
+        {
+            header = Convert.FromBase64String(grant.Header);
+        }
+        catch (FormatException)
+        {
+            return new ShimResponse(Errno.EOpNotSupp, default);
+        }
+
+        return header.Length == LegHeader.Size
+            ? new ShimResponse(0, new VirtualEndpoint(IPv4.ToUInt32(endpoint.Address), (ushort)endpoint.Port), Data: header)
+            : new ShimResponse(Errno.EOpNotSupp, default);
     }
 
     /// <summary>UDP_ROUTE: 0 once datagrams to image(dst) reach the overlay, else the errno a network would give.</summary>
@@ -347,7 +411,8 @@ public sealed class NodeAgent : IDisposable
             state = await _routerLink.EnrolledAsync(InboundEnrolmentWait, cancellationToken).ConfigureAwait(false) ?? state;
         }
 
-        var refusal = header.KeyId != state.SessionId ? "not keyed for this node's session"
+        var refusal = header.Kind != LegKind.TcpStream ? $"leg kind {header.Kind} on the router's data port"
+            : header.KeyId != state.SessionId ? "not keyed for this node's session"
             : !LegHeader.VerifyMac(raw, state.Key) ? "bad MAC"
             : header.Destination.Address != state.Vip ? $"destination {header.Destination} is not this node"
             : !header.IsFresh(DateTimeOffset.UtcNow) ? "stale header"
@@ -425,6 +490,7 @@ public sealed class NodeAgent : IDisposable
 
     public void Dispose()
     {
+        _direct?.Dispose();
         _udp.Dispose();
         _inboundHandshakes.Dispose();
     }
@@ -444,6 +510,7 @@ public sealed class NodeAgent : IDisposable
 internal static class Errno
 {
     public const int ENoEnt = 2;
+    public const int EOpNotSupp = 95;
     public const int ENotConn = 107;
     public const int EHostUnreach = 113;
 }

@@ -35,8 +35,11 @@ internal sealed class RouterLink(
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
 
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan GrantTimeout = TimeSpan.FromSeconds(2);
     private readonly Lock _lock = new();
     private TaskCompletionSource<NodeSessionState> _enrolled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, TaskCompletionSource<ControlMessage>> _grants = new();
+    private long _nextGrantId;
     private ControlChannel? _channel;
     private NodeDirectory _directory = NodeDirectory.Empty("");
 
@@ -82,6 +85,46 @@ internal sealed class RouterLink(
 
     /// <summary>Called with the local address the router sees us at, before enrolment, to bind the data listener.</summary>
     public required Func<IPAddress, ushort> DataPortFor { get; init; }
+
+    /// <summary>Called after <see cref="DataPortFor"/>: the port of the direct-stream listener on the same address, or null for none.</summary>
+    public Func<ushort?> DirectPortFor { get; init; } = () => null;
+
+    /// <summary>Whether the router said at enrolment that it grants direct streams.</summary>
+    public bool RouterGrantsDirect { get; private set; }
+
+    /// <summary>
+    /// Asks the router for a direct-stream grant to <paramref name="destination"/>. Null if the router gave none
+    /// (another site, a forbidden destination, no direct listener there, no answer within 2 s, no channel): the
+    /// caller then takes the router path, which reports the right errno for every refusal.
+    /// </summary>
+    public async Task<ControlMessage?> RequestDirectAsync(VirtualEndpoint destination, CancellationToken cancellationToken)
+    {
+        var channel = _channel;
+        if (channel is null || !RouterGrantsDirect)
+        {
+            return null;
+        }
+
+        var id = (ulong)Interlocked.Increment(ref _nextGrantId);
+        var answer = new TaskCompletionSource<ControlMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _grants[id] = answer;
+        try
+        {
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(GrantTimeout);
+            await channel.SendAsync(new ControlMessage { Type = ControlMessage.Direct, Id = id, Vip = IPv4.Format(destination.Address), Port = destination.Port }, deadline.Token).ConfigureAwait(false);
+            var grant = await answer.Task.WaitAsync(deadline.Token).ConfigureAwait(false);
+            return grant.Code == "ok" ? grant : null;
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+        finally
+        {
+            _grants.TryRemove(id, out _);
+        }
+    }
 
     /// <summary>First enrolment; a refusal here is the user's problem and ends the agent with its reason.</summary>
     public async Task<NodeSessionState> EnrolAsync(CancellationToken cancellationToken)
@@ -239,6 +282,13 @@ internal sealed class RouterLink(
                     break;
                 case ControlMessage.Pong:
                     break;
+                case ControlMessage.DirectGrant when message.Id is { } id:
+                    if (_grants.TryGetValue(id, out var waiting))
+                    {
+                        waiting.TrySetResult(message);
+                    }
+
+                    break;
                 default:
                     logger.LogDebug("Ignored control message '{Type}' from the router", message.Type);
                     break;
@@ -277,6 +327,7 @@ internal sealed class RouterLink(
             }
 
             var dataPort = DataPortFor(((IPEndPoint)socket.LocalEndPoint!).Address);
+            var directPort = DirectPortFor();
             var tls = await TlsEndpoints.ClientAsync(socket, routerName, identity: null,
                 PeerCertificateValidator.Callback(ca, routerName, logger), deadline.Token).ConfigureAwait(false);
             var channel = new ControlChannel(tls);
@@ -297,6 +348,7 @@ internal sealed class RouterLink(
                 Proof = Convert.ToBase64String(EnrolmentProof.ComputeSecretProof(enrolSecret, nonce, name, spki)),
                 Signature = Convert.ToBase64String(EnrolmentProof.SignNonce(key, nonce)),
                 Vip = requestedVip is { } v ? IPv4.Format(v) : null,
+                DirectPort = directPort,
             }, deadline.Token).ConfigureAwait(false);
             var answer = await channel.ReceiveAsync(deadline.Token).ConfigureAwait(false);
             if (answer?.Type == ControlMessage.Error)
@@ -327,6 +379,7 @@ internal sealed class RouterLink(
                 }
             }
 
+            RouterGrantsDirect = answer.DirectGrants == true && directPort is not null;
             return (state, channel);
         }
         catch

@@ -8,7 +8,7 @@ namespace Isthmus.Node;
 /// Serves the preload shim on an AF_UNIX SOCK_SEQPACKET socket: one request and one answer per
 /// connection, so the shim holds no descriptor across calls (fork, exec and close_range cannot break it).
 /// </summary>
-internal sealed class ShimControlServer(string path, Func<ShimRequest, CancellationToken, Task<ShimResponse>> handle, ILogger logger) : IDisposable
+internal sealed class ShimControlServer(string path, Func<ShimRequest, CancellationToken, Task<ShimReply>> handle, ILogger logger) : IDisposable
 {
     /// <summary>
     /// Requests served at once. A blocking CONNECT holds its request while the path is dialled (up to 15 s), so
@@ -95,10 +95,26 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
                     return;
                 }
 
-                var response = await handle(request, cancellationToken).ConfigureAwait(false);
-                var answer = new byte[response.Length];
-                response.Write(answer);
-                await client.SendAsync(answer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                var reply = await handle(request, cancellationToken).ConfigureAwait(false);
+                var answer = new byte[reply.Response.Length];
+                reply.Response.Write(answer);
+                if (reply.Pass is null)
+                {
+                    await client.SendAsync(answer, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                try
+                {
+                    if (!DescriptorPassing.Send(client, answer, reply.Pass))
+                    {
+                        _offenders.Warning("Could not pass a direct stream's socket to the program (errno {Errno})", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+                    }
+                }
+                finally
+                {
+                    reply.AfterSend?.Invoke();
+                }
             }
             catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
             {

@@ -62,6 +62,9 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
                     case ControlMessage.Leave:
                         reason = "left";
                         return;
+                    case ControlMessage.Direct:
+                        await channel.SendAsync(GrantDirect(session, message), linked.Token).ConfigureAwait(false);
+                        break;
                     default:
                         throw new ProtocolException($"unexpected control message '{message.Type}'");
                 }
@@ -234,6 +237,11 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
         }
 
         var session = outcome.Session;
+        if (enrol.DirectPort is int directPort and > 0 and <= ushort.MaxValue)
+        {
+            session.DirectEndpoint = new IPEndPoint(remote.Address, directPort);
+        }
+
         if (domains.Current.IsRevoked(new Core.Domains.NodeRef(session.Name, context.Site.Name)))
         {
             // Revoked while we enrolled it: the revocation's sweep ran before this session existed.
@@ -250,10 +258,53 @@ internal sealed class NodeControlHandler(RouterContext context, RouterDirectory 
             SessionId = session.Id,
             SessionKey = Convert.ToBase64String(session.Key),
             LeaseSeconds = (int)NodeSession.LeaseTimeout.TotalSeconds,
+            DirectGrants = context.Cluster.Cluster.DirectLan ? true : null,
         }, cancellationToken).ConfigureAwait(false);
         logger.LogInformation("Node {Node} enrolled from {Remote}: VIP {Vip}", session.Name, remote.Address, IPv4.Format(session.Vip));
         return session;
     }
+
+    /// <summary>
+    /// Answers a node's <c>direct</c> request: a grant only for a destination of this site that is up, announced a
+    /// direct listener and shares a domain with the asker (neither revoked). The grant is the leg header this
+    /// router would itself send to the destination agent, keyed by that agent's session key, of kind
+    /// DirectStream, so that the agent verifies it as it verifies the router's own legs (MAC, session, freshness,
+    /// one use). Any other answer sends the node down the router path, which reports the refusal's errno.
+    /// </summary>
+    private ControlMessage GrantDirect(NodeSession session, ControlMessage request)
+    {
+        string code;
+        if (!context.Cluster.Cluster.DirectLan)
+        {
+            code = "off";
+        }
+        else if (request.Vip is null || !IPv4.TryParse(request.Vip, out var dst) || request.Port is not (int port and > 0 and <= ushort.MaxValue))
+        {
+            code = "bad-request";
+        }
+        else if (!context.Registry.TryGetLive(dst, out var target) || target.DirectEndpoint is null || target.Vip == session.Vip)
+        {
+            code = "no-direct";
+        }
+        else if (!domains.Current.Shares(Identify(session.Vip), Identify(dst)))
+        {
+            code = "forbidden";
+        }
+        else
+        {
+            var header = new LegHeader(LegKind.DirectStream, 0, Guid.NewGuid(), new VirtualEndpoint(session.Vip, 0), new VirtualEndpoint(dst, (ushort)port),
+                DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), target.Id).ToBytes(target.Key);
+            context.Metrics.DirectGranted();
+            return new ControlMessage { Type = ControlMessage.DirectGrant, Id = request.Id, Code = "ok", Endpoint = target.DirectEndpoint.ToString(), Header = Convert.ToBase64String(header) };
+        }
+
+        context.Metrics.DirectNotGranted();
+        logger.LogDebug("No direct grant for {Node} -> {Dst}:{Port}: {Code}", session.Name, request.Vip, request.Port, code);
+        return new ControlMessage { Type = ControlMessage.DirectGrant, Id = request.Id, Code = code };
+    }
+
+    private Core.Domains.NodeRef Identify(uint vip) =>
+        directory.Snapshot.TryReverse(vip, out var entry) ? new Core.Domains.NodeRef(entry.Name, entry.Site) : Core.Domains.NodeRef.Unknown;
 
     private async Task RefuseAsync(ControlChannel channel, IPEndPoint remote, string? name, string code, string message, CancellationToken cancellationToken)
     {

@@ -20,5 +20,8 @@ public sealed class NodeSession(string name, uint vip, ulong id, byte[] key, IPE
 
     public IPEndPoint DataEndpoint { get; } = dataEndpoint;
 
+    /// <summary>The agent's direct-stream listener (same address as <see cref="DataEndpoint"/>), if it announced one at enrolment.</summary>
+    public IPEndPoint? DirectEndpoint { get; set; }
+
     public CancellationTokenSource Ended { get; } = new();
 }

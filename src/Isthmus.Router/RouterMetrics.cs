@@ -14,6 +14,18 @@ public sealed class RouterMetrics
     private long _domainStreamsRefused;
     private long _domainDatagramsRefused;
     private long _streamsEndedByDomains;
+    private long _directGrants;
+    private long _directRefused;
+
+    /// <summary>Direct-stream grants given to nodes of this site (each one a stream the router does not relay).</summary>
+    public long DirectGrants => Interlocked.Read(ref _directGrants);
+
+    /// <summary>Direct-stream requests answered without a grant (the node then takes the router path).</summary>
+    public long DirectRefused => Interlocked.Read(ref _directRefused);
+
+    public void DirectGranted() => Interlocked.Increment(ref _directGrants);
+
+    public void DirectNotGranted() => Interlocked.Increment(ref _directRefused);
 
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
 
@@ -104,6 +116,8 @@ public sealed class RouterMetrics
         .Counter("isthmus_router_domain_streams_refused_total", "Streams refused because the nodes share no domain (or one is revoked).", DomainStreamsRefused, $"site=\"{site}\"")
         .Counter("isthmus_router_domain_datagrams_refused_total", "Datagrams dropped because the nodes share no domain (or one is revoked).", DomainDatagramsRefused, $"site=\"{site}\"")
         .Counter("isthmus_router_streams_ended_total", "Established streams reset because a domain change or a revocation forbids them.", StreamsEndedByDomains, $"site=\"{site}\"")
+        .Counter("isthmus_router_direct_grants_total", "Direct LAN streams granted (node to node, not relayed here).", DirectGrants, $"site=\"{site}\"")
+        .Counter("isthmus_router_direct_refused_total", "Direct-stream requests answered without a grant (router path instead).", DirectRefused, $"site=\"{site}\"")
         .Gauge("isthmus_router_nodes_live", "Nodes enrolled now.", liveNodes, $"site=\"{site}\"")
         .ToString();
     }

@@ -17,7 +17,8 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         Made by 'isthmus cluster new' and 'isthmus cluster add-site'; every router and node agent reads it.
         It holds no secrets: those are ca.key, enrol.secret, router.secret and sites/*/router.key beside it.
         [cluster]: network is the private network all VIPs come from; image is where VIPs appear in 127/8;
-          node_hostname = true makes gethostname() in interposed programs return the node's name.
+          node_hostname = true makes gethostname() in interposed programs return the node's name;
+          direct_lan = false sends streams between nodes of one site through the router instead of node to node.
         [sites.NAME]: subnet is the site's part of the network (.1 is its router, nodes get .2 up);
           wan is where the other sites' routers reach this site's router, lan where its nodes reach it.
         [domains]: NAME = ["node", "node.site", "*"]: communication domains, the nodes that may talk to one another
@@ -26,7 +27,7 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         Hand edits are fine while no router runs; 'isthmus cluster add-site' rewrites this file and its comments.
         """;
 
-    private static readonly string[] ClusterKeys = ["name", "id", "network", "image", "wan_encryption", "node_hostname", "wan_emulation"];
+    private static readonly string[] ClusterKeys = ["name", "id", "network", "image", "wan_encryption", "node_hostname", "wan_emulation", "direct_lan"];
     private static readonly string[] SiteKeys = ["subnet", "wan", "lan", "wan_emulation"];
 
     /// <summary>The <c>[domains]</c> table in file order, or null when the file has none (every node in one domain).</summary>
@@ -72,6 +73,11 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         if (Cluster.WanEmulation is { } clusterEmulation)
         {
             w.Value("wan_emulation", clusterEmulation.ToString());
+        }
+
+        if (!Cluster.DirectLan)
+        {
+            w.Value("direct_lan", false); // written only when off, so files of clusters that keep the default stay as they were
         }
 
         foreach (var site in Sites)
@@ -215,7 +221,8 @@ public sealed record ClusterFile(ClusterSettings Cluster, IReadOnlyList<SiteSett
         var wanEncryption = Optional(table, "wan_encryption", -1, lines)?.AsBoolean() ?? true;
         var nodeHostname = Optional(table, "node_hostname", -1, lines)?.AsBoolean() ?? false;
         var emulation = ReadEmulation(Optional(table, "wan_emulation", -1, lines));
-        return new ClusterSettings(nameText, idText, cidr, imageBase, wanEncryption, nodeHostname, emulation);
+        var directLan = Optional(table, "direct_lan", -1, lines)?.AsBoolean() ?? true;
+        return new ClusterSettings(nameText, idText, cidr, imageBase, wanEncryption, nodeHostname, emulation, directLan);
     }
 
     private static SiteSettings ReadSite(string name, TomlTable table, int index, Dictionary<(int, string), int> lines)

@@ -17,6 +17,12 @@ public sealed record ControlMessage
     public const string Leave = "leave";
     public const string Directory = "directory";
 
+    /// <summary>Node → router: may this node open a kernel-direct stream to <see cref="Vip"/>:<see cref="Port"/>? Answered by <see cref="DirectGrant"/> with the same <see cref="Id"/>.</summary>
+    public const string Direct = "direct";
+
+    /// <summary>Router → node: <see cref="Code"/> "ok" with <see cref="Endpoint"/> and <see cref="Header"/>, or another code (use the router path).</summary>
+    public const string DirectGrant = "direct-grant";
+
     /// <summary>CLI → router, instead of <see cref="Enrol"/>: an authenticated administrative request (see <see cref="AdminRequest"/>).</summary>
     public const string Admin = "admin";
 
@@ -37,6 +43,30 @@ public sealed record ControlMessage
 
     [JsonPropertyName("data")]
     public string? DataEndpoint { get; init; }
+
+    /// <summary>For <see cref="Enrol"/>: the port of the agent's direct-stream listener (same address as the data port); absent: none.</summary>
+    [JsonPropertyName("direct_port")]
+    public int? DirectPort { get; init; }
+
+    /// <summary>For <see cref="Direct"/> and <see cref="DirectGrant"/>: matches an answer to its request.</summary>
+    [JsonPropertyName("id")]
+    public ulong? Id { get; init; }
+
+    /// <summary>For <see cref="Direct"/>: the destination port.</summary>
+    [JsonPropertyName("port")]
+    public int? Port { get; init; }
+
+    /// <summary>For <see cref="DirectGrant"/>: the destination agent's direct listener, "ip:port".</summary>
+    [JsonPropertyName("endpoint")]
+    public string? Endpoint { get; init; }
+
+    /// <summary>For <see cref="DirectGrant"/>: the grant, a <see cref="LegKind.DirectStream"/> leg header (base64).</summary>
+    [JsonPropertyName("header")]
+    public string? Header { get; init; }
+
+    /// <summary>For <see cref="Enrolled"/>: true if this router grants direct streams (the node may send <see cref="Direct"/>).</summary>
+    [JsonPropertyName("direct")]
+    public bool? DirectGrants { get; init; }
 
     [JsonPropertyName("proof")]
     public string? Proof { get; init; }

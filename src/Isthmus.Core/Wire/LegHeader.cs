@@ -88,7 +88,7 @@ public sealed record LegHeader(
         }
 
         var kind = (LegKind)source[5];
-        if (kind is not (LegKind.TcpStream or LegKind.Datagram or LegKind.PeerLink))
+        if (kind is not (LegKind.TcpStream or LegKind.Datagram or LegKind.PeerLink or LegKind.DirectStream))
         {
             error = $"unknown leg kind {source[5]}";
             return false;
@@ -142,4 +142,11 @@ public enum LegKind : byte
 
     /// <summary>A router's link to a peer router (one per direction); after the reply it carries <see cref="LinkFrame"/>s.</summary>
     PeerLink = 3,
+
+    /// <summary>
+    /// A direct-stream grant: made by the router (keyed by the destination node's session key), handed to the
+    /// connecting node, sent by its shim as the first bytes of a LAN connection straight to the destination
+    /// agent's direct listener. Source port 0: the connection's own source port is the stream's.
+    /// </summary>
+    DirectStream = 4,
 }

@@ -25,7 +25,7 @@ public readonly record struct ShimRequest(ShimOp Op, bool NonBlocking, VirtualEn
         }
 
         var op = (ShimOp)BinaryPrimitives.ReadUInt16LittleEndian(source[6..]);
-        if (op is not (ShimOp.Connect or ShimOp.Peer or ShimOp.UdpRoute or ShimOp.ResolveName or ShimOp.ResolveAddress))
+        if (op is not (ShimOp.Connect or ShimOp.Peer or ShimOp.UdpRoute or ShimOp.ResolveName or ShimOp.ResolveAddress or ShimOp.Direct or ShimOp.Adopt or ShimOp.Listen or ShimOp.DirectPeer))
         {
             return false;
         }
@@ -95,19 +95,40 @@ public enum ShimOp : ushort
 
     /// <summary>VIP → canonical name.</summary>
     ResolveAddress = 5,
+
+    /// <summary>
+    /// A TCP connect to a VIP that may go kernel-direct over the LAN: the answer is the destination agent's direct
+    /// listener (real address) and the router's grant (a leg header to send first), or EOPNOTSUPP: use CONNECT.
+    /// </summary>
+    Direct = 6,
+
+    /// <summary>
+    /// An accepted connection from an image (src = its peer, dst = its local address): if the agent made it as the
+    /// doorbell of a direct stream, the answer carries the stream's socket (SCM_RIGHTS) and its overlay peer; else ENOENT.
+    /// </summary>
+    Adopt = 7,
+
+    /// <summary>A listener on image(own):port or the wildcard (dst port) in a process whose shim adopts direct streams.</summary>
+    Listen = 8,
+
+    /// <summary>
+    /// An adopted direct stream by its kernel addresses (src = local, dst = peer), for a process that lost its
+    /// peer cache in exec: the overlay peer, and the overlay local port as a 2-byte payload (network order).
+    /// </summary>
+    DirectPeer = 9,
 }
 
 /// <summary>
 /// The agent's answer: errno (0 for success), a virtual endpoint (PEER: the peer; RESOLVE_NAME: the VIP)
 /// and an optional name (the canonical name for the RESOLVE ops), whose length is at bytes 14..15.
 /// </summary>
-public readonly record struct ShimResponse(int Error, VirtualEndpoint Endpoint, string? Name = null)
+public readonly record struct ShimResponse(int Error, VirtualEndpoint Endpoint, string? Name = null, byte[]? Data = null)
 {
     public const int Size = 16;
     public const int MaxPayload = 255;
     public const uint Magic = 0x52485349; // "ISHR" little-endian
 
-    public int Length => Size + (Name?.Length ?? 0);
+    public int Length => Size + (Name?.Length ?? Data?.Length ?? 0);
 
     public void Write(Span<byte> destination)
     {
@@ -120,6 +141,12 @@ public readonly record struct ShimResponse(int Error, VirtualEndpoint Endpoint, 
         {
             BinaryPrimitives.WriteUInt16LittleEndian(destination[14..], (ushort)Name.Length);
             System.Text.Encoding.ASCII.GetBytes(Name, destination[Size..]);
+        }
+        else if (Data is not null)
+        {
+            // DIRECT's grant: binary, in the same payload slot as a name.
+            BinaryPrimitives.WriteUInt16LittleEndian(destination[14..], (ushort)Data.Length);
+            Data.CopyTo(destination[Size..]);
         }
     }
 

@@ -111,7 +111,7 @@ public class ClusterFileTests
     [InlineData("lan = \"head.east:7001\"", "", 13, "[sites.east] has no 'lan'")]
     [InlineData("subnet = \"100.64.1.0/24\"", "", 8, "[sites.west] has no 'subnet'")]
     [InlineData("wan_encryption = false", "wan_encryption = \"no\"", 6, "'wan_encryption' must be true or false, not a string")]
-    [InlineData("wan_encryption = false", "wan_encrypt = false", 6, "unknown key 'wan_encrypt' in [cluster] (the keys are name, id, network, image, wan_encryption, node_hostname, wan_emulation)")]
+    [InlineData("wan_encryption = false", "wan_encrypt = false", 6, "unknown key 'wan_encrypt' in [cluster] (the keys are name, id, network, image, wan_encryption, node_hostname, wan_emulation, direct_lan)")]
     [InlineData("name = \"lab\"", "name = \"Lab\"", 2, "cluster name 'Lab' is not allowed")]
     [InlineData("name = \"lab\"", "", 1, "[cluster] has no 'name'")]
     [InlineData("id = \"0123456789abcdef\"", "id = \"0123\"", 3, "id '0123' is not 16 lower-case hex digits")]

@@ -38,12 +38,38 @@ public sealed class ShimMessageTests
         new ShimRequest(ShimOp.Peer, false, default, 1, 2).Write(good);
         Assert.True(ShimRequest.TryParse(good, out _));
         Assert.False(ShimRequest.TryParse(good.AsSpan(0, 31), out _));
-        foreach (var (offset, value) in new[] { (0, (byte)0), (4, (byte)7), (6, (byte)9) })
+        foreach (var (offset, value) in new[] { (0, (byte)0), (4, (byte)7), (6, (byte)10) })
         {
             var bad = (byte[])good.Clone();
             bad[offset] = value;
             Assert.False(ShimRequest.TryParse(bad, out _));
         }
+    }
+
+    [Theory]
+    [InlineData(ShimOp.Direct)]
+    [InlineData(ShimOp.Adopt)]
+    [InlineData(ShimOp.Listen)]
+    [InlineData(ShimOp.DirectPeer)]
+    public void DirectStreamOps_Parse_WithoutPayload(ShimOp op)
+    {
+        var bytes = new byte[ShimRequest.Size];
+        new ShimRequest(op, false, new VirtualEndpoint(0x64400103, 7600), 0x7F640102, 40000).Write(bytes);
+        Assert.True(ShimRequest.TryParse(bytes, out var parsed));
+        Assert.Equal(op, parsed.Op);
+        Assert.False(ShimRequest.TryParse([.. bytes, 1], out _));
+    }
+
+    [Fact]
+    public void Response_CarriesABinaryGrant_InThePayloadSlot()
+    {
+        var grant = Enumerable.Range(0, LegHeader.Size).Select(i => (byte)i).ToArray();
+        var response = new ShimResponse(0, new VirtualEndpoint(0xC000020B, 40113), Data: grant);
+        var bytes = new byte[response.Length];
+        response.Write(bytes);
+        Assert.Equal(ShimResponse.Size + LegHeader.Size, bytes.Length);
+        Assert.Equal(LegHeader.Size, BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(14)));
+        Assert.Equal(grant, bytes[ShimResponse.Size..]);
     }
 
     [Fact]

@@ -1,0 +1,168 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Isthmus.IntegrationTests.Overlay;
+
+/// <summary>
+/// Kernel-direct streams between two nodes of one site (docs/ARCHITECTURE.md, "Direct streams inside a site"),
+/// with unmodified Python programs under <c>isthmus run</c>: the router grants the stream and relays none of its
+/// bytes, both programs see VIPs (accept, getsockname, getpeername), blocking and non-blocking connects work,
+/// a destination the domains forbid is still refused with EHOSTUNREACH, and every case the direct path cannot
+/// take (another site, a listener without the shim, direct streams switched off) still works through the router.
+/// </summary>
+public sealed partial class DirectPathTests(ITestOutputHelper output)
+{
+    /// <summary>a3 shares no domain with a1; a1, a2 and b1 share x.</summary>
+    private const string Domains = """
+        [domains]
+        x = ["a1", "a2", "b1"]
+        """;
+
+    private const int Bytes = 4 << 20;
+
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private static string Probe => Path.Combine(AppContext.BaseDirectory, "Scripts", "direct_probe.py");
+
+    [Fact]
+    public async Task IntraSiteStream_GoesNodeToNode_RouterRelaysNothing_AddressesAreVips_ForbiddenStillRefused_InterSiteRelayed()
+    {
+        await using var cluster = await OverlayCluster.StartAsync(output, nodesPerSite: 3, clusterFileTail: Domains);
+        await cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var (a1, a2, b1) = (cluster.Vips["a1"], cluster.Vips["a2"], cluster.Vips["b1"]);
+            var servers = new[]
+            {
+                cluster.StartProgram("a2", "/usr/bin/python3", Probe, "serve", a2, "7600"),
+                cluster.StartProgram("a3", "/usr/bin/python3", Probe, "serve", cluster.Vips["a3"], "7600"),
+                cluster.StartProgram("b1", "/usr/bin/python3", Probe, "serve", b1, "7600"),
+            };
+            foreach (var server in servers)
+            {
+                await server.WaitForLineAsync(l => l == "LISTENING", Timeout);
+            }
+
+            // Blocking, then non-blocking: both direct, bytes equal both ways, VIPs on both ends.
+            foreach (var (how, seen) in new[] { ("blocking", 1), ("nonblocking", 2) })
+            {
+                var line = await EchoAsync(cluster, "a1", a2, how);
+                var connected = ConnectedRegex().Match(line.Connected);
+                Assert.True(connected.Success, line.Connected);
+                Assert.Equal(a1, connected.Groups[1].Value);
+                Assert.Equal($"{a2}:7600", connected.Groups[3].Value);
+                var accepted = await servers[0].WaitForLineAsync(l => l.StartsWith("ACCEPTED", StringComparison.Ordinal) && servers[0].StandardOutputLines.Count(x => x.StartsWith("ACCEPTED", StringComparison.Ordinal)) >= seen, Timeout);
+                accepted = servers[0].StandardOutputLines.Where(x => x.StartsWith("ACCEPTED", StringComparison.Ordinal)).ElementAt(seen - 1);
+                var clientEnd = $"{a1}:{connected.Groups[2].Value}";
+                Assert.Equal($"ACCEPTED peer={clientEnd} local={a2}:7600 getpeername={clientEnd}", accepted);
+            }
+
+            var metrics = await cluster.ScrapeRouterMetricsAsync("a");
+            output.WriteLine(metrics);
+            Assert.Equal(2, Counter(metrics, "isthmus_router_direct_grants_total"));
+            Assert.Equal(0, Counter(metrics, "isthmus_router_relayed_bytes_total"));
+            Assert.Equal(0, Counter(metrics, "isthmus_router_streams_opened_total"));
+
+            // a3 shares no domain with a1: no grant, and the router path refuses it as before.
+            var refused = await cluster.RunProgramAsync("a1", Timeout, "/usr/bin/python3", Probe, "echo", cluster.Vips["a3"], "7600", "16", "blocking");
+            Assert.Equal("ERROR errno=EHOSTUNREACH", refused.StandardOutput.Trim());
+            var refusedNonBlocking = await cluster.RunProgramAsync("a1", Timeout, "/usr/bin/python3", Probe, "echo", cluster.Vips["a3"], "7600", "16", "nonblocking");
+            Assert.Matches("ERROR errno=(ECONNRESET|EHOSTUNREACH)", refusedNonBlocking.StandardOutput.Trim());
+
+            // Nothing listens on a2:7601: ECONNREFUSED, as natively (the direct attempt fails, the router path reports it).
+            var noListener = await cluster.RunProgramAsync("a1", Timeout, "/usr/bin/python3", Probe, "echo", a2, "7601", "16", "blocking");
+            Assert.Equal("ERROR errno=ECONNREFUSED", noListener.StandardOutput.Trim());
+
+            // Another site: the agent does not even ask for a grant; the router path opens the stream (its bytes
+            // travel on resumable WAN legs, which count units rather than relayed bytes). Three grants: the two streams above and the refused port (granted, the far agent
+            // refused it, the router path reported it).
+            await EchoAsync(cluster, "a1", b1, "blocking");
+            metrics = await cluster.ScrapeRouterMetricsAsync("a");
+            Assert.Equal(3, Counter(metrics, "isthmus_router_direct_grants_total"));
+            Assert.Equal(2, Counter(metrics, "isthmus_router_direct_refused_total"));
+            Assert.Equal(1, Counter(metrics, "isthmus_router_streams_opened_total"));
+        });
+    }
+
+    [Fact]
+    public async Task ListenerWithoutShim_GetsTheDirectStreamRelayedByItsAgent_AndDirectOff_UsesTheRouter()
+    {
+        await using var cluster = await OverlayCluster.StartAsync(output, sites: 1, nodesPerSite: 2);
+        await cluster.WithLogsOnFailureAsync(output, async () =>
+        {
+            var a2 = cluster.Vips["a2"];
+            // seccomp mode: no shim in the server, so nothing adopts; the a2 agent relays the direct connection.
+            var server = cluster.StartProgramIn("seccomp", "a2", "/usr/bin/python3", Probe, "serve", a2, "7610");
+            await server.WaitForLineAsync(l => l == "LISTENING", Timeout);
+            await EchoAsync(cluster, "a1", a2, "blocking");
+            var accepted = await server.WaitForLineAsync(l => l.StartsWith("ACCEPTED", StringComparison.Ordinal), Timeout);
+            Assert.StartsWith($"ACCEPTED peer={cluster.Vips["a1"]}:", accepted, StringComparison.Ordinal);
+            await server.StopAsync();
+
+            // A dual-stack AF_INET6 listener (as iperf3 -s): adopted too; the program sees ::ffff: addresses.
+            var dual = cluster.StartProgram("a2", "/usr/bin/python3", Probe, "serve6", "::", "7610");
+            await dual.WaitForLineAsync(l => l == "LISTENING", Timeout);
+            var (connected, _) = await EchoAsync(cluster, "a1", a2, "nonblocking");
+            var port = ConnectedRegex().Match(connected).Groups[2].Value;
+            var client = $"::ffff:{cluster.Vips["a1"]}:{port}";
+            Assert.Equal($"ACCEPTED peer={client} local=::ffff:{a2}:7610 getpeername={client}", await dual.WaitForLineAsync(l => l.StartsWith("ACCEPTED", StringComparison.Ordinal), Timeout));
+            var metrics = await cluster.ScrapeRouterMetricsAsync("a");
+            Assert.Equal(2, Counter(metrics, "isthmus_router_direct_grants_total"));
+            Assert.Equal(0, Counter(metrics, "isthmus_router_relayed_bytes_total"));
+            Assert.Equal(0, Counter(metrics, "isthmus_router_streams_opened_total"));
+        });
+
+        await using var off = await OverlayCluster.StartAsync(output, sites: 1, nodesPerSite: 2, clusterSettings: new Dictionary<string, string> { ["direct_lan"] = "false" });
+        await off.WithLogsOnFailureAsync(output, async () =>
+        {
+            var a2 = off.Vips["a2"];
+            var server = off.StartProgram("a2", "/usr/bin/python3", Probe, "serve", a2, "7610");
+            await server.WaitForLineAsync(l => l == "LISTENING", Timeout);
+            await EchoAsync(off, "a1", a2, "nonblocking");
+            var metrics = await RelayedAtLeastAsync(off, 2L * Bytes);
+            Assert.Equal(0, Counter(metrics, "isthmus_router_direct_grants_total"));
+            Assert.True(Counter(metrics, "isthmus_router_relayed_bytes_total") >= 2L * Bytes, metrics);
+        });
+    }
+
+    /// <summary>Runs the echo client on <paramref name="node"/> to <paramref name="vip"/>:7600/7610 and checks that every byte came back.</summary>
+    private async Task<(string Connected, string Result)> EchoAsync(OverlayCluster cluster, string node, string vip, string how)
+    {
+        var port = cluster.Topology.SiteList.Count == 1 ? "7610" : "7600";
+        var run = await cluster.RunProgramAsync(node, Timeout, "/usr/bin/python3", Probe, "echo", vip, port, Bytes.ToString(CultureInfo.InvariantCulture), how);
+        output.WriteLine($"{node} -> {vip} ({how}): {run}");
+        var lines = run.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.True(lines.Length == 2, run.ToString());
+        var ok = OkRegex().Match(lines[1]);
+        Assert.True(ok.Success, lines[1]);
+        Assert.Equal(Bytes.ToString(CultureInfo.InvariantCulture), ok.Groups[1].Value);
+        Assert.Equal(ok.Groups[2].Value, ok.Groups[3].Value);
+        return (lines[0], lines[1]);
+    }
+
+    /// <summary>Router a's metrics once its relayed-bytes counter (counted when a stream's relay ends, just after the client saw the end) reaches <paramref name="bytes"/>, or after 10 s.</summary>
+    private static async Task<string> RelayedAtLeastAsync(OverlayCluster cluster, long bytes)
+    {
+        var metrics = await cluster.ScrapeRouterMetricsAsync("a");
+        for (var i = 0; i < 50 && Counter(metrics, "isthmus_router_relayed_bytes_total") < bytes; i++)
+        {
+            await Task.Delay(200);
+            metrics = await cluster.ScrapeRouterMetricsAsync("a");
+        }
+
+        return metrics;
+    }
+
+    private static long Counter(string metrics, string name)
+    {
+        var line = metrics.Split('\n').First(l => l.StartsWith(name + "{", StringComparison.Ordinal));
+        return long.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    [GeneratedRegex(@"^CONNECTED local=([0-9.]+):(\d+) peer=([0-9.]+:\d+)$")]
+    private static partial Regex ConnectedRegex();
+
+    [GeneratedRegex(@"^OK (\d+) ([0-9a-f]{64}) ([0-9a-f]{64})$")]
+    private static partial Regex OkRegex();
+}
