@@ -183,6 +183,11 @@ public sealed class NodeAgent : IDisposable
     /// </summary>
     private async Task<LegDialResult> DialRouterAsync(Guid streamId, ushort sourcePort, VirtualEndpoint destination, CancellationToken cancellationToken)
     {
+        if (_routerLink.Revoked)
+        {
+            return new LegDialResult(LegStatus.AuthenticationFailed, null, "this node is revoked in the cluster");
+        }
+
         var state = await _routerLink.EnrolledAsync(EnrolmentWait, cancellationToken).ConfigureAwait(false);
         if (state is null)
         {

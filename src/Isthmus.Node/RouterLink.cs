@@ -43,6 +43,12 @@ internal sealed class RouterLink(
     private ControlChannel? _channel;
     private NodeDirectory _directory = NodeDirectory.Empty("");
 
+    /// <summary>
+    /// The router refused to enrol this node because it is revoked. That is final ('isthmus node revoke' cannot
+    /// be undone for a name or key), so the agent stops re-enrolling and connects fail at once with EACCES.
+    /// </summary>
+    public bool Revoked { get; private set; }
+
     /// <summary>The last enrolment (its VIP never changes; its key checks the router's legs to this node).</summary>
     public NodeSessionState? Current { get; private set; }
 
@@ -166,6 +172,12 @@ internal sealed class RouterLink(
                     MarkEnrolled(state);
                     backoff = FirstBackoff;
                     logger.LogInformation("Re-enrolled with router {Router}: VIP {Vip}", router, IPv4.Format(state.Vip));
+                }
+                catch (UserException e) when (Revoked)
+                {
+                    logger.LogError("Router {Router} refused to enrol this node again: {Reason}; no more retries, connects fail with EACCES", router, e.Message);
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
                 catch (Exception e) when (e is SocketException or IOException or ProtocolException or UserException or System.Security.Authentication.AuthenticationException or TimeoutException)
                 {
@@ -354,6 +366,7 @@ internal sealed class RouterLink(
             if (answer?.Type == ControlMessage.Error)
             {
                 await channel.DisposeAsync().ConfigureAwait(false);
+                Revoked |= answer.Code == "revoked";
                 throw new UserException($"router refused enrolment of '{name}': {answer.Message} [{answer.Code}]", 1);
             }
 
