@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using Isthmus.Core.Native;
 
 namespace Isthmus.Node;
 
@@ -12,25 +13,6 @@ internal static partial class DescriptorPassing
     private const int SolSocket = 1;
     private const int ScmRights = 1;
     private const int MsgNoSignal = 0x4000;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVec
-    {
-        public nint Base;
-        public nuint Length;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MsgHdr
-    {
-        public nint Name;
-        public uint NameLength;
-        public nint Iov;
-        public nuint IovLength;
-        public nint Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
 
     /// <summary>cmsghdr (len, level, type) followed by one int, padded to CMSG_SPACE(sizeof(int)) = 24 on 64-bit Linux.</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 
+using Isthmus.Core.Native;
+
 namespace Isthmus.Interpose.Seccomp;
 
 /// <summary>A file descriptor of this process, closed exactly once.</summary>
@@ -56,26 +58,6 @@ public struct SeccompNotifAddFd
     public uint SrcFd;
     public uint NewFd;
     public uint NewFdFlags;
-}
-
-[StructLayout(LayoutKind.Sequential)]
-public struct IoVec
-{
-    public nint Base;
-    public nuint Length;
-}
-
-/// <summary>struct msghdr (64-bit).</summary>
-[StructLayout(LayoutKind.Sequential)]
-public struct MsgHdr
-{
-    public nint Name;
-    public uint NameLength;
-    public nint Iov;
-    public nuint IovLength;
-    public nint Control;
-    public nuint ControlLength;
-    public int Flags;
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -3,6 +3,8 @@ using Isthmus.Core.Addressing;
 using Isthmus.Core.Naming;
 using static Isthmus.Interpose.Seccomp.SeccompNative;
 
+using Isthmus.Core.Native;
+
 namespace Isthmus.Interpose.Seccomp;
 
 /// <summary>

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using static Isthmus.Interpose.Seccomp.SeccompNative;
 
+using Isthmus.Core.Native;
+
 namespace Isthmus.Interpose.Seccomp;
 
 /// <summary>

@@ -4,6 +4,8 @@ using Isthmus.Core.Addressing;
 using Isthmus.Core.Wire;
 using static Isthmus.Interpose.Seccomp.SeccompNative;
 
+using Isthmus.Core.Native;
+
 namespace Isthmus.Interpose.Seccomp;
 
 /// <summary>

@@ -1,3 +1,5 @@
+using Isthmus.Core.Native;
+
 namespace Isthmus.Interpose.Seccomp;
 
 /// <summary>The socket calls the filter traps, named independently of the architecture's numbering.</summary>

@@ -92,7 +92,7 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         // The acceptance command: one task on each personal node, which prints its node's name.
         var srun = await Isthmus(Long, "shell", "--state", State, "-c", "srun -N2 hostname");
         Assert.True(srun.ExitCode == 0, srun.ToString());
-        Assert.Equal(["a1", "b1"], Lines(srun.StandardOutput).Order(StringComparer.Ordinal));
+        Assert.Equal(["a1", "b1"], PersonalClusterCli.Lines(srun.StandardOutput).Order(StringComparer.Ordinal));
 
         // grow: a new proxy at a, a new node in sinfo.
         var grow = await Isthmus(Long, "grow", "a", "1", "--state", State, "--wait", "120");
@@ -129,8 +129,8 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         Assert.True(down.ExitCode == 0, down.ToString());
         Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
         Assert.False(Directory.Exists(State), "the state directory is removed");
-        Assert.DoesNotContain(pids, Running);
-        Assert.Empty(ProcessesMentioning(_work));
+        Assert.DoesNotContain(pids, PersonalClusterCli.Running);
+        Assert.Empty(PersonalClusterCli.ProcessesMentioning(_work));
         Assert.Empty(MungeDirectories().Except(mungeBefore));
     }
 
@@ -226,7 +226,7 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         // The rest of the cluster works: a job on the other sites' nodes.
         var srun = await Isthmus(Long, "shell", "--state", State, "-c", "srun -N2 hostname");
         Assert.True(srun.ExitCode == 0, srun.ToString());
-        Assert.Equal(["a1", "b1"], Lines(srun.StandardOutput).Order(StringComparer.Ordinal));
+        Assert.Equal(["a1", "b1"], PersonalClusterCli.Lines(srun.StandardOutput).Order(StringComparer.Ordinal));
 
         var c = (await StatusAsync()).GetProperty("sites").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "c");
         Assert.Equal("did not come up", c.GetProperty("router").GetString());
@@ -244,7 +244,7 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
         Assert.Contains("c router: never reached at up: nothing to remove there", down.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("nothing left behind", down.StandardOutput, StringComparison.Ordinal);
         Assert.False(Directory.Exists(State), "the state directory is removed");
-        Assert.Empty(ProcessesMentioning(_work));
+        Assert.Empty(PersonalClusterCli.ProcessesMentioning(_work));
         Assert.Empty(MungeDirectories().Except(mungeBefore));
     }
 
@@ -279,7 +279,7 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
     {
         var result = await Isthmus(Long, "shell", "--state", State, "-c", "sinfo -h -N -o %N");
         Assert.True(result.ExitCode == 0, result.ToString());
-        return [.. Lines(result.StandardOutput).Distinct().Order(StringComparer.Ordinal)];
+        return [.. PersonalClusterCli.Lines(result.StandardOutput).Distinct().Order(StringComparer.Ordinal)];
     }
 
     private async Task<string> Squeue() =>
@@ -294,48 +294,4 @@ public sealed class LocalPersonalClusterTests(ITestOutputHelper output) : IAsync
             .Select(p => (p.GetProperty("node").GetString()!, p.GetProperty("job").GetString()!,
                 p.TryGetProperty("vip", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null)),
     ];
-
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    // Alive and not a zombie (a process nobody reaped yet has ended).
-    private static bool Running(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..][0] != 'Z';
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
-
-    // Any running process whose command line or environment names the test's directory (where state and sites were).
-    private static List<string> ProcessesMentioning(string dir)
-    {
-        var found = new List<string>();
-        foreach (var d in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(d), out var pid) || pid == Environment.ProcessId || !Running(pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' ');
-                var environ = File.ReadAllText(Path.Combine(d, "environ"));
-                if (cmdline.Contains(dir, StringComparison.Ordinal) || environ.Contains(dir, StringComparison.Ordinal))
-                {
-                    found.Add($"{pid}: {cmdline}");
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
-
-        return found;
-    }
 }
