@@ -1,9 +1,8 @@
 using System.Buffers.Binary;
 using Isthmus.Core.Addressing;
 using Isthmus.Core.Naming;
-using static Isthmus.Interpose.Seccomp.SeccompNative;
-
 using Isthmus.Core.Native;
+using static Isthmus.Interpose.Seccomp.SeccompNative;
 
 namespace Isthmus.Interpose.Seccomp;
 

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
-using static Isthmus.Interpose.Seccomp.SeccompNative;
-
 using Isthmus.Core.Native;
+using static Isthmus.Interpose.Seccomp.SeccompNative;
 
 namespace Isthmus.Interpose.Seccomp;
 

@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using Isthmus.Core.Addressing;
+using Isthmus.Core.Native;
 using Isthmus.Core.Wire;
 using static Isthmus.Interpose.Seccomp.SeccompNative;
-
-using Isthmus.Core.Native;
 
 namespace Isthmus.Interpose.Seccomp;
 
