@@ -255,7 +255,7 @@ public sealed partial class PersonalCluster
     public async Task ReconcileAsync(IClusterProgress progress, CancellationToken cancellationToken)
     {
         var slurm = HasSlurm ? await SafeNodeStatesAsync(cancellationToken).ConfigureAwait(false) : [];
-        var pending = HasSlurm ? (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(j => j.State == "PENDING" && PendingDemand.NewNodesCanHelp(j.Reason)) : 0;
+        var pending = HasSlurm ? (await SafeJobsAsync(cancellationToken).ConfigureAwait(false)).Count(PendingDemand.IsDemand) : 0;
         var now = DateTimeOffset.UtcNow;
         foreach (var site in Sites.Where(s => s.Record.Failed is null).ToList())
         {
@@ -392,7 +392,7 @@ public sealed partial class PersonalCluster
         }
     }
 
-    private async Task<List<(string Id, string State, string Nodes, string Reason)>> SafeJobsAsync(CancellationToken cancellationToken)
+    private async Task<List<PersonalJob>> SafeJobsAsync(CancellationToken cancellationToken)
     {
         try
         {

@@ -84,12 +84,12 @@ public sealed class PersonalSlurm(StateDirectory state, string isthmus)
             .Select(l => l.Split(' ', 2)).Where(p => p.Length == 2).GroupBy(p => p[0]).ToDictionary(g => g.Key, g => g.First()[1], StringComparer.Ordinal);
     }
 
-    /// <summary>Personal jobs: id, state, nodes, and the reason for the state (squeue %r; a reason may hold spaces, hence '|').</summary>
-    public async Task<List<(string Id, string State, string Nodes, string Reason)>> JobsAsync(CancellationToken cancellationToken)
+    /// <summary>Personal jobs as squeue lists them.</summary>
+    public async Task<List<PersonalJob>> JobsAsync(CancellationToken cancellationToken)
     {
-        var result = await ClientAsync("squeue", ["-h", "-o", "%A|%T|%N|%r"], cancellationToken).ConfigureAwait(false);
+        var result = await ClientAsync("squeue", ["-h", "-o", PersonalJob.SqueueFormat], cancellationToken).ConfigureAwait(false);
         return [.. result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(l => l.Split('|', 4)).Where(p => p.Length >= 2).Select(p => (p[0], p[1], p.Length > 2 ? p[2] : "", p.Length > 3 ? p[3] : ""))];
+            .Select(PersonalJob.Parse).OfType<PersonalJob>()];
     }
 
     public Task<Sites.ShellResult> ScontrolAsync(CancellationToken cancellationToken, params string[] args) => ClientAsync("scontrol", args, cancellationToken);

@@ -26,4 +26,27 @@ public sealed class PendingDemandTests
     [InlineData("BadConstraints")]
     [InlineData("")]
     public void NodesCannotHelp(string reason) => Assert.False(PendingDemand.NewNodesCanHelp(reason));
+
+    [Theory]
+    [InlineData("7|PENDING||(null)|Resources", true)]
+    [InlineData("7|PENDING|||None", true)]
+    [InlineData("7|PENDING||a2|None", false)]
+    [InlineData("7|PENDING||a[2-3]|Resources", false)]
+    [InlineData("7|RUNNING|a1||None", false)]
+    [InlineData("7|PENDING|||ReqNodeNotAvail, UnavailableNodes:a2", false)]
+    public void SqueueLine_IsDemand(string line, bool demand)
+    {
+        var job = PersonalJob.Parse(line);
+        Assert.NotNull(job);
+        Assert.Equal("7", job.Value.Id);
+        Assert.Equal(demand, PendingDemand.IsDemand(job.Value));
+    }
+
+    [Fact]
+    public void SqueueLine_ReasonWithBarsAndSpaces_KeptWhole()
+    {
+        var job = PersonalJob.Parse("12|PENDING||(null)|ReqNodeNotAvail, UnavailableNodes:a|b")!.Value;
+        Assert.Equal(new PersonalJob("12", "PENDING", "", "", "ReqNodeNotAvail, UnavailableNodes:a|b"), job);
+        Assert.Null(PersonalJob.Parse("garbage"));
+    }
 }

@@ -49,15 +49,18 @@ public sealed partial class ApplicationTests(OverlayFixture fixture, ITestOutput
 
             if (extra.Contains("-R"))
             {
-                // The client is the receiver here and reads to the end: every byte is counted.
-                Assert.Equal(sent, received);
+                // The client is the receiver here: it ends the test once it has read the requested total, so it
+                // counts at least that and never more than the server sent (with -P the streams' last blocks may
+                // still be in flight when it stops).
+                Assert.InRange(received, 64L << 20, sent);
             }
             else
             {
-                // iperf3's server stops counting at the client's end-of-test message while the last bytes may
-                // still be in flight in the relay chain's socket buffers, so it counts no more than was sent.
-                // Byte-exact delivery is asserted by the conformance programs (ConformanceTests).
-                Assert.InRange(received, 1, sent);
+                // iperf3's server stops counting at the client's end-of-test message, which travels on its own
+                // connection and may overtake the data still queued in the relay chain's buffers (8 MiB per WAN
+                // stream), so it counts anything up to what was sent, even nothing with -P 4. Byte-exact delivery
+                // is asserted where the test owns the sink: ConformanceTests and the WAN outage transfers.
+                Assert.InRange(received, 0, sent);
             }
 
             var connected = JsonDocument.Parse(result.StandardOutput).RootElement.GetProperty("start").GetProperty("connected");

@@ -17,6 +17,14 @@ import socket
 import sys
 import threading
 
+# print() writes the text and the newline separately; one lock keeps lines from several threads whole.
+_out = threading.Lock()
+
+
+def say(line):
+    with _out:
+        print(line, flush=True)
+
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 
@@ -37,7 +45,7 @@ if mode in ("serve", "serve6"):
     print("LISTENING", flush=True)
 
     def serve(conn, peer):
-        print(f"ACCEPTED peer={fmt(peer)} local={fmt(conn.getsockname())} getpeername={fmt(conn.getpeername())}", flush=True)
+        say(f"ACCEPTED peer={fmt(peer)} local={fmt(conn.getsockname())} getpeername={fmt(conn.getpeername())}")
         with conn:
             while True:
                 data = conn.recv(262144)

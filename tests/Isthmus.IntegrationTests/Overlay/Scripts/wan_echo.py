@@ -2,16 +2,24 @@
 # "CLOSED" when a peer closes.
 import socket, sys, threading
 
+# print() writes the text and the newline separately, so lines from several threads could interleave
+# ("RESETRESET\n\n"); one lock keeps every line whole.
+out = threading.Lock()
+
+def say(line):
+    with out:
+        print(line, flush=True)
+
 def serve(conn):
     try:
         while True:
             d = conn.recv(65536)
             if not d:
-                print("CLOSED", flush=True)
+                say("CLOSED")
                 break
             conn.sendall(d)
     except ConnectionResetError:
-        print("RESET", flush=True)
+        say("RESET")
     finally:
         conn.close()
 

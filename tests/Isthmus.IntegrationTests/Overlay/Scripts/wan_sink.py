@@ -2,6 +2,13 @@
 # Prints LISTENING once, and the same GOT line per connection.
 import hashlib, socket, sys, threading
 
+# print() writes the text and the newline separately; one lock keeps lines from several threads whole.
+_out = threading.Lock()
+
+def say(line):
+    with _out:
+        say(line)
+
 def serve(conn):
     h, n = hashlib.sha256(), 0
     while True:
