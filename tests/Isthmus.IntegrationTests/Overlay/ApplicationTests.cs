@@ -36,16 +36,11 @@ public sealed partial class ApplicationTests(OverlayFixture fixture, ITestOutput
             var sent = end.GetProperty("sum_sent").GetProperty("bytes").GetInt64();
             var received = end.GetProperty("sum_received").GetProperty("bytes").GetInt64();
             output.WriteLine($"{client} -> {server} {string.Join(' ', extra)}: sent {sent} B, received {received} B");
-            if (extra.Contains("-P"))
-            {
-                // With -n and parallel streams every stream may finish its current 128 KiB block after the
-                // total is reached, so iperf3 overshoots by up to one block per stream.
-                Assert.InRange(sent, 64L << 20, (64L << 20) + (4 * 128 * 1024));
-            }
-            else
-            {
-                Assert.Equal(64L << 20, sent);
-            }
+            // iperf3 counts what its sender wrote. With -n, a sender may finish the 128 KiB block it is writing
+            // after the total is reached (each stream with -P; CI once saw a single stream a1 -> a2 report one block
+            // more), so it overshoots by up to one block per stream, never undershoots. What arrives is checked below.
+            var streams = extra.Contains("-P") ? 4 : 1;
+            Assert.InRange(sent, 64L << 20, (64L << 20) + (streams * 128 * 1024));
 
             if (extra.Contains("-R"))
             {
