@@ -29,8 +29,8 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
     private readonly RateLimitedLog _offenders = new(logger);
     private readonly SemaphoreSlim _wanDialSlots = new(ConcurrentWanDials, ConcurrentWanDials);
 
-    /// <summary>Inter-site streams on resumable WAN legs.</summary>
-    public WanStreams Wan { get; } = new(context, logger);
+    /// <summary>Inter-site streams on resumable WAN legs (carried by WAN trunks unless <c>--wan-trunks 0</c>).</summary>
+    public WanStreams Wan { get; } = new(context, new Trunks.WanTrunks(context, logger), logger);
 
     /// <summary>Serves a node's datagram leg once authenticated (set by the router).</summary>
     public Func<NodeSession, RelayEndpoint, CancellationToken, Task>? ServeDatagramLeg { get; set; }
@@ -49,12 +49,21 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         {
             serve = ct => node(session, inbound, ct);
         }
-        else if (header.Kind == LegKind.PeerLink && source != LegSource.Lan && header.Source.Address == context.Cluster.SiteForAddress(header.Source.Address)?.Subnet.Network + 1
-            && ServePeerLink is { } peer)
+        else if (header.Kind is LegKind.PeerLink or LegKind.Trunk && source != LegSource.Lan
+            && header.Source.Address == context.Cluster.SiteForAddress(header.Source.Address)?.Subnet.Network + 1)
         {
             var site = context.Cluster.SiteForAddress(header.Source.Address)!.Name;
             Wan.PeerEpoch(site, header.KeyId);
-            serve = ct => peer(site, inbound, ct);
+            if (header.Kind == LegKind.Trunk)
+            {
+                // Each stream on the trunk is a leg from that peer router, authenticated by its own header like one
+                // on the WAN port; the trunk's certificate or MAC named the site.
+                serve = ct => Wan.Trunks.ServeAsync(site, inbound, (leg, ct2) => HandleLegAsync(leg, source, site, authenticated: null, ct2), ct);
+            }
+            else if (ServePeerLink is { } peer)
+            {
+                serve = ct => peer(site, inbound, ct);
+            }
         }
 
         if (serve is null)
@@ -256,6 +265,12 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         if (site is null)
         {
             return new LegDialResult(LegStatus.NetworkUnreachable, null, $"{IPv4.Format(dst)} is in no site's subnet");
+        }
+
+        if (Wan.Trunks.Enabled)
+        {
+            // A virtual stream on a live trunk costs no handshake, so there is nothing to queue for.
+            return await Wan.Trunks.OpenLegAsync(site, wanHeader!.ToBytes(context.RouterSecret), context.DialTimeout, cancellationToken).ConfigureAwait(false);
         }
 
         var started = Stopwatch.GetTimestamp();

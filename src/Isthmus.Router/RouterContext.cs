@@ -49,6 +49,12 @@ public sealed class RouterContext
     /// <summary>Timers and bounds of resumable WAN legs (router flags <c>--wan-*</c>).</summary>
     public Isthmus.Core.Relay.Resumable.ResumableOptions ResumeOptions { get; set; } = Isthmus.Core.Relay.Resumable.ResumableOptions.Default;
 
+    /// <summary>
+    /// WAN trunks dialled to each peer router for stream legs (<c>--wan-trunks</c>); 0: one TCP (+ TLS) connection
+    /// per stream leg, as before trunks.
+    /// </summary>
+    public int TrunksPerSite { get; set; } = 1;
+
     /// <summary>Where streams spill while their WAN leg is down and memory is at its bound (<c>--wan-spool</c>); null: off.</summary>
     public Isthmus.Core.Relay.Resumable.Spool? WanSpool { get; set; }
 

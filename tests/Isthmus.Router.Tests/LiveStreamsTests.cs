@@ -39,7 +39,7 @@ public sealed class LiveStreamsTests
         // The other stream still carries bytes.
         await pairs[2].Far.SendAsync(new byte[] { 7 });
         var buffer = new byte[1];
-        Assert.Equal(1, await pairs[2].Near.Socket.ReceiveAsync(buffer));
+        Assert.Equal(1, await pairs[2].Near.Socket!.ReceiveAsync(buffer));
         Assert.Equal(7, buffer[0]);
 
         allowed.Dispose();

@@ -19,7 +19,7 @@ public static class WireTargets
         (2, Gen.Long[-200_000, 200_000].Select(d => Now.ToUnixTimeMilliseconds() + d)));
 
     public static readonly Gen<LegHeader> Headers =
-        Gen.Select(Gen.Byte[(byte)LegKind.TcpStream, (byte)LegKind.DirectStream], Gen.UShort, Gen.Guid, Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort,
+        Gen.Select(Gen.Byte[(byte)LegKind.TcpStream, (byte)LegKind.Trunk], Gen.UShort, Gen.Guid, Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort,
                 Gen.Select(Timestamps, Gen.ULong))
             .Select((kind, flags, id, srcIp, srcPort, dstIp, dstPort, rest) => new LegHeader((LegKind)kind, flags, id,
                 new VirtualEndpoint(srcIp, srcPort), new VirtualEndpoint(dstIp, dstPort), rest.Item1, rest.Item2));

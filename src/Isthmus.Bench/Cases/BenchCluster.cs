@@ -5,10 +5,12 @@ namespace Isthmus.Bench.Cases;
 
 /// <summary>
 /// An Isthmus cluster on the bench topology: routers on gwa and gwb, agents on a1, a2 (site a) and b1
-/// (site b). Two clusters (TLS and cleartext WAN legs) run side by side: each has its own directory,
-/// runtime directory, router ports, network and loopback image range, so they never share a socket.
+/// (site b). Clusters (TLS and cleartext WAN legs over trunks; TLS with a connection per stream) run side by
+/// side: each has its own directory, runtime directory, router ports, network and loopback image range, so they
+/// never share a socket.
 /// </summary>
-public sealed class BenchCluster(string name, bool wanEncryption, int routerPort, string network, uint imageBase)
+/// <param name="routerArguments">Extra router flags of this cluster (e.g. <c>--wan-trunks 0</c>).</param>
+public sealed class BenchCluster(string name, bool wanEncryption, int routerPort, string network, uint imageBase, IReadOnlyList<string>? routerArguments = null)
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly Dictionary<string, BenchProcess> _processes = [];
@@ -42,7 +44,7 @@ public sealed class BenchCluster(string name, bool wanEncryption, int routerPort
         ClusterCreator.AddSite(_directory, "b", new HostPort(BenchTopology.GatewayBWan, routerPort), new HostPort(BenchTopology.GatewayBLan, routerPort + 1));
         foreach (var (site, gateway) in new[] { ("a", "gwa"), ("b", "gwb") })
         {
-            _processes["router-" + site] = context.Start($"{name}-router-{site}", gateway, isthmus, ["router", _directory, "--site", site, "--log-level", "Information", .. WanEmulation.RouterArguments(context.Settings)], Environment);
+            _processes["router-" + site] = context.Start($"{name}-router-{site}", gateway, isthmus, ["router", _directory, "--site", site, "--log-level", "Information", .. WanEmulation.RouterArguments(context.Settings), .. routerArguments ?? []], Environment);
         }
 
         foreach (var site in new[] { "a", "b" })

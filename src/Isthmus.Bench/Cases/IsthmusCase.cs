@@ -9,6 +9,7 @@ public sealed class IsthmusCase(string name, string description, BenchCluster cl
     public const string IntraSite = "isthmus-intra";
     public const string InterSite = "isthmus-inter";
     public const string InterSiteCleartext = "isthmus-clear";
+    public const string InterSiteLegs = "isthmus-legs";
 
     private string _isthmus = "isthmus";
 

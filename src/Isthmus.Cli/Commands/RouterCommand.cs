@@ -32,11 +32,17 @@ internal static class RouterCommand
                 + "turns off the cluster file's wan_emulation). Delay adds to every one-way trip this router sends; loss drops datagrams only; "
                 + "outage=DURATION@START[/EVERY] breaks and refuses all WAN connections, counted from the router's start.",
         };
+        var trunks = new Option<int?>("--wan-trunks")
+        {
+            HelpName = "N",
+            Description = "Long-lived connections (trunks) to each peer router that carry all stream legs this router opens (default 1; "
+                + "0: one TCP + TLS connection per stream leg, a handshake per new stream).",
+        };
         var logLevel = CommonOptions.LogLevelOption();
         var logFormat = CommonOptions.LogFormatOption();
         var command = new Command("router", "Run a site's router in the foreground until SIGINT/SIGTERM.")
         {
-            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, spool, spoolLimit, emulation, logLevel, logFormat,
+            dir, site, bindLan, bindWan, metrics, outageMax, deadAfter, redialMax, streamBuffer, budget, spool, spoolLimit, emulation, trunks, logLevel, logFormat,
         };
         command.SetAction(async (result, _) =>
         {
@@ -62,6 +68,12 @@ internal static class RouterCommand
                 throw new UserException($"--wan-spool-limit must be at least {StreamRelay.BufferSize / 1024} KiB (one read)");
             }
 
+            var trunkCount = result.GetValue(trunks) ?? 1;
+            if (trunkCount is < 0 or > 64)
+            {
+                throw new UserException($"--wan-trunks {trunkCount}: use 0 (no trunks) to 64");
+            }
+
             var emulationFlag = result.GetValue(emulation) is { } text
                 ? Isthmus.Core.Relay.Emulation.WanEmulationSpec.TryParse(text, out var parsed, out var emulationError) ? parsed
                 : throw new UserException($"--wan-emulation '{text}': {emulationError} (syntax: {Isthmus.Core.Relay.Emulation.WanEmulationSpec.Syntax})")
@@ -70,6 +82,7 @@ internal static class RouterCommand
             using var logging = CommonOptions.CreateLogging(result, logLevel, logFormat);
             var context = SiteRouter.LoadContext(result.GetValue(dir)!, result.GetValue(site)!, logging);
             context.ResumeOptions = resume;
+            context.TrunksPerSite = trunkCount;
             if (result.GetValue(spool) is { } spoolDir)
             {
                 context.WanSpool = Spool.Open(spoolDir, limit ?? Spool.DefaultLimit, logging.CreateLogger("isthmus.router.spool"));

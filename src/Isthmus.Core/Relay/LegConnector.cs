@@ -39,10 +39,47 @@ public static class LegConnector
             }
 
             stream = secure is null ? new NetworkStream(socket, ownsSocket: false) : await secure(socket, deadline.Token).ConfigureAwait(false);
-            await stream.WriteAsync(header, deadline.Token).ConfigureAwait(false);
-            await stream.FlushAsync(deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            return new LegDialResult(LegStatus.TimedOut, null, $"{target}: no answer within {timeout.TotalSeconds:0} s");
+        }
+        catch (Exception e) when (e is IOException or SocketException or System.Security.Authentication.AuthenticationException)
+        {
+            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            return new LegDialResult(LegStatus.HostUnreachable, null, $"{target}: {e.Message}");
+        }
+        catch
+        {
+            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            throw;
+        }
+
+        return await ExchangeAsync(new RelayEndpoint(socket, stream), header, target.ToString(), timeout, cancellationToken, deadline.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens a leg over a connection the caller already has (a new TCP connection, or a trunk's virtual stream):
+    /// sends the header and reads the hop's reply. The leg is disposed unless the answer is Ok.
+    /// </summary>
+    public static async Task<LegDialResult> OpenAsync(RelayEndpoint leg, byte[] header, string target, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        return await ExchangeAsync(leg, header, target, timeout, cancellationToken, deadline.Token).ConfigureAwait(false);
+    }
+
+    /// <param name="deadline">The caller's token with the dial timeout applied.</param>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1068", Justification = "two tokens: the caller's and its deadline")]
+    private static async Task<LegDialResult> ExchangeAsync(RelayEndpoint leg, byte[] header, string target, TimeSpan timeout, CancellationToken cancellationToken, CancellationToken deadline)
+    {
+        try
+        {
+            await leg.Stream.WriteAsync(header, deadline).ConfigureAwait(false);
+            await leg.Stream.FlushAsync(deadline).ConfigureAwait(false);
             var reply = new byte[LegReply.Size];
-            if (!await StreamIo.ReadExactOrEndAsync(stream, reply, deadline.Token).ConfigureAwait(false))
+            if (!await StreamIo.ReadExactOrEndAsync(leg.Stream, reply, deadline).ConfigureAwait(false))
             {
                 throw new ProtocolException("next hop closed the leg without a reply");
             }
@@ -54,26 +91,25 @@ public static class LegConnector
 
             if (hopStatus != LegStatus.Ok)
             {
-                await stream.DisposeAsync().ConfigureAwait(false);
-                socket.Dispose();
+                await leg.DisposeAsync().ConfigureAwait(false);
                 return new LegDialResult(hopStatus, null, $"{target} answered {hopStatus}");
             }
 
-            return new LegDialResult(LegStatus.Ok, new RelayEndpoint(socket, stream), "");
+            return new LegDialResult(LegStatus.Ok, leg, "");
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            leg.Abort();
             return new LegDialResult(LegStatus.TimedOut, null, $"{target}: no answer within {timeout.TotalSeconds:0} s");
         }
         catch (Exception e) when (e is IOException or SocketException or ProtocolException or System.Security.Authentication.AuthenticationException)
         {
-            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            leg.Abort();
             return new LegDialResult(LegStatus.HostUnreachable, null, $"{target}: {e.Message}");
         }
         catch
         {
-            await DisposeQuietlyAsync(stream, socket).ConfigureAwait(false);
+            leg.Abort();
             throw;
         }
     }

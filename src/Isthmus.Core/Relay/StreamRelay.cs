@@ -62,7 +62,7 @@ public static class StreamRelay
 
                 await to.Stream.WriteAsync(buffer.AsMemory(0, n), aborted.Token).ConfigureAwait(false);
                 total += n;
-                if (!from.IsTls && from.Socket.Available == 0)
+                if (!from.IsTls && from.Available == 0)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
                     buffer = null;

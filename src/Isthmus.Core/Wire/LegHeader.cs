@@ -88,7 +88,7 @@ public sealed record LegHeader(
         }
 
         var kind = (LegKind)source[5];
-        if (kind is not (LegKind.TcpStream or LegKind.Datagram or LegKind.PeerLink or LegKind.DirectStream))
+        if (kind is not (LegKind.TcpStream or LegKind.Datagram or LegKind.PeerLink or LegKind.DirectStream or LegKind.Trunk))
         {
             error = $"unknown leg kind {source[5]}";
             return false;
@@ -149,4 +149,11 @@ public enum LegKind : byte
     /// agent's direct listener. Source port 0: the connection's own source port is the stream's.
     /// </summary>
     DirectStream = 4,
+
+    /// <summary>
+    /// A router's WAN trunk to a peer router: after the reply it carries many stream legs as trunk frames
+    /// (<c>Relay/Trunks</c>), each opened with its own leg header inside, so a new inter-site stream costs no
+    /// TCP connect and no TLS handshake.
+    /// </summary>
+    Trunk = 5,
 }

@@ -11,7 +11,7 @@ namespace Isthmus.Router.Resumable;
 /// resume legs, and ends them at once when the peer router restarted (new epoch).
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "lives as long as the router process")]
-internal sealed class WanStreams(RouterContext context, ILogger logger)
+internal sealed class WanStreams(RouterContext context, Trunks.WanTrunks trunks, ILogger logger)
 {
     /// <summary>
     /// Resume dials (TCP + TLS handshakes) in flight at once. After an outage every stream re-dials at the same
@@ -25,6 +25,9 @@ internal sealed class WanStreams(RouterContext context, ILogger logger)
     private readonly SemaphoreSlim _resumeSlots = new(ConcurrentResumes, ConcurrentResumes);
 
     public int Count => _streams.Count;
+
+    /// <summary>The trunks that carry new and resumed legs when enabled.</summary>
+    public Trunks.WanTrunks Trunks => trunks;
 
     public long Buffered => _streams.Budget.Held;
 
@@ -49,7 +52,9 @@ internal sealed class WanStreams(RouterContext context, ILogger logger)
                 // Strictly increasing per stream: the accepting router refuses an older (replayed) resume header.
                 lastTimestamp = Math.Max(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), lastTimestamp + 1);
                 var header = (wanHeader with { Flags = ResumableFlags.Framed | ResumableFlags.Resume, TimestampMs = lastTimestamp }).ToBytes(context.RouterSecret);
-                return await ResumeHandshake.DialAsync(target, header, received, security, ct).ConfigureAwait(false);
+                return trunks.Enabled
+                    ? await trunks.ResumeAsync(site, header, received, context.ResumeOptions.RedialTimeout, ct).ConfigureAwait(false)
+                    : await ResumeHandshake.DialAsync(target, header, received, security, ct).ConfigureAwait(false);
             }
             finally
             {

@@ -299,7 +299,12 @@ public sealed class ResumableSession
         {
             while (true)
             {
-                deadline.CancelAfter(_options.DeadAfter);
+                if (!leg.IsCarried)
+                {
+                    // A carried leg's trunk declares it dead (for all its streams at once).
+                    deadline.CancelAfter(_options.DeadAfter);
+                }
+
                 if (!await StreamIo.ReadExactOrEndAsync(leg.Stream, header.AsMemory(0, ResumableFrame.HeaderSize), deadline.Token).ConfigureAwait(false))
                 {
                     return LegOutcome.Broken("the peer router closed the leg");
@@ -407,6 +412,9 @@ public sealed class ResumableSession
         Interlocked.Exchange(ref _lastAckSent, lastAck);
         var lastSend = Stopwatch.GetTimestamp();
         var lastAckAt = lastSend;
+        // A leg carried by a trunk needs no keepalive of its own: the trunk pings for all its streams, so
+        // thousands of idle streams cost no frames (and no timer wake-ups).
+        var keepalive = leg.IsCarried ? TimeSpan.FromDays(1) : _options.Keepalive;
         try
         {
             while (true)
@@ -492,9 +500,9 @@ public sealed class ResumableSession
                     return new LegOutcome(SessionEnd.Completed, "completed");
                 }
 
-                var wait = received != lastAck ? _options.AckDelay : _options.Keepalive - Stopwatch.GetElapsedTime(lastSend);
+                var wait = received != lastAck ? _options.AckDelay : keepalive - Stopwatch.GetElapsedTime(lastSend);
                 var woke = await _writerWake.WaitAsync(wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait, cancellationToken).ConfigureAwait(false);
-                if (!woke && Stopwatch.GetElapsedTime(lastSend) >= _options.Keepalive)
+                if (!woke && Stopwatch.GetElapsedTime(lastSend) >= keepalive)
                 {
                     received = Received;
                     ResumableFrame.WriteCount(control, ResumableFrameType.Ack, received);

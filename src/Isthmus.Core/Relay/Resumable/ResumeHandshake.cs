@@ -23,6 +23,32 @@ public static class ResumeHandshake
         {
             await socket.ConnectAsync(target, cancellationToken).ConfigureAwait(false);
             stream = secure is null ? new NetworkStream(socket, ownsSocket: false) : await secure(socket, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Close(stream, socket);
+            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            return ResumeDial.Failed($"{target}: {e.Message}");
+        }
+
+        return await ResumeOverAsync(new RelayEndpoint(socket, stream), header, received, target.ToString(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The resume exchange over a connection the caller already has (a new TCP connection, or a trunk's virtual
+    /// stream); never throws for network trouble. The leg is closed unless the peer took it.
+    /// </summary>
+    public static async Task<ResumeDial> ResumeOverAsync(RelayEndpoint leg, byte[] header, long received, string target, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(leg);
+        ArgumentNullException.ThrowIfNull(header);
+        var stream = leg.Stream;
+        try
+        {
             var hello = new byte[header.Length + ResumableFrame.ControlSize];
             header.CopyTo(hello, 0);
             ResumableFrame.WriteCount(hello.AsSpan(header.Length), ResumableFrameType.Resume, received);
@@ -36,16 +62,16 @@ public static class ResumeHandshake
 
             if (status != LegStatus.Ok)
             {
-                Close(stream, socket);
+                leg.Abort();
                 return status == LegStatus.Refused ? ResumeDial.Refused($"{target} answered {status}") : ResumeDial.Failed($"{target} answered {status}");
             }
 
             var peerReceived = await ReadResumeFrameAsync(stream, cancellationToken).ConfigureAwait(false);
-            return new ResumeDial(ResumeDialStatus.Connected, new RelayEndpoint(socket, stream), peerReceived, "");
+            return new ResumeDial(ResumeDialStatus.Connected, leg, peerReceived, "");
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Close(stream, socket);
+            leg.Abort();
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
                 throw;
