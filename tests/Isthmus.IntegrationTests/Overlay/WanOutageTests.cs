@@ -105,6 +105,10 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
                 "-h", vip, "-p", "6392", "-q", "-t", "set", "-n", "100000", "-r", benchKeys.ToString(System.Globalization.CultureInfo.InvariantCulture), "-c", "50");
             writer = Cluster.StartProgram("a1", "/usr/bin/python3", Script("redis_keys.py"), "write", vip, "6392", written.ToString(System.Globalization.CultureInfo.InvariantCulture));
             await writer.WaitForLineAsync(l => l == "WROTE 1000", Short);
+            // Every benchmark connection must be open across the WAN before the cut: one still being opened when the
+            // WAN goes down fails like any new connection to an unreachable site (CI once cut while the 50 were
+            // still connecting on the loaded machine, and redis-benchmark quit on the reset).
+            await Poll.AssertAsync(async () => await ConnectedClientsAsync(vip, 6392) >= 50 + 2, Short, "redis-benchmark's 50 connections, the writer's and this check's at redis-server");
             Assert.False(benchmark.IsCompleted, "redis-benchmark ended before the cut (raise -n)");
             Assert.False(writer.HasExited, "the writer ended before the cut\n" + writer.Describe());
             await Cluster.Topology.OutageAsync("a", TimeSpan.FromSeconds(15));
@@ -250,6 +254,14 @@ public sealed partial class WanOutageTests(WanOutageFixture fixture, ITestOutput
             last = await Cluster.RunProgramAsync("a1", Short, "python3", Script("udp_app.py"), "client", "b1", "9300", "100");
             return last.ExitCode == 0 && last.StandardOutput.Contains("OK size=100", StringComparison.Ordinal);
         }, TimeSpan.FromSeconds(60), "a UDP echo a1 -> b1");
+    }
+
+    /// <summary>redis-server's connected_clients (this query's own connection included), asked on the server's node.</summary>
+    private async Task<int> ConnectedClientsAsync(string vip, int port)
+    {
+        var info = await Cluster.RunProgramAsync("b1", Short, "redis-cli", "-h", vip, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "info", "clients");
+        var match = Regex.Match(info.StandardOutput, @"connected_clients:(\d+)");
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
     }
 
     private int ResumeCount() => Cluster.Routers["a"].StandardErrorLines.Count(l => l.Contains(" resumed after ", StringComparison.Ordinal));
