@@ -5,22 +5,7 @@ using Xunit.Abstractions;
 namespace Isthmus.IntegrationTests.Overlay;
 
 /// <summary>A cluster of its own: these tests kill routers.</summary>
-public sealed class RouterRestartFixture : IAsyncLifetime
-{
-    private OverlayCluster? _cluster;
-
-    public OverlayCluster Cluster => _cluster ?? throw new InvalidOperationException("cluster not started");
-
-    public async Task InitializeAsync() => _cluster = await OverlayCluster.StartAsync(log: null, nodesPerSite: 1, routerArguments: WanOutageFixture.RouterArguments).ConfigureAwait(false);
-
-    public async Task DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-}
+public sealed class RouterRestartFixture() : SmallClusterFixture(WanOutageFixture.RouterArguments);
 
 /// <summary>
 /// A router killed with SIGKILL and started again: streams through it end with resets on both sides (the

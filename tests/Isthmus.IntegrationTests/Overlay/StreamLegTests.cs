@@ -6,23 +6,7 @@ using Xunit.Abstractions;
 namespace Isthmus.IntegrationTests.Overlay;
 
 /// <summary>Routers without trunks (<c>--wan-trunks 0</c>): a TCP + TLS connection per inter-site stream leg, as before trunks.</summary>
-public sealed class StreamLegFixture : IAsyncLifetime
-{
-    private OverlayCluster? _cluster;
-
-    public OverlayCluster Cluster => _cluster ?? throw new InvalidOperationException("cluster not started");
-
-    public async Task InitializeAsync() => _cluster = await OverlayCluster.StartAsync(log: null, nodesPerSite: 1,
-        routerArguments: [.. WanOutageFixture.RouterArguments, "--wan-trunks", "0"]).ConfigureAwait(false);
-
-    public async Task DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-}
+public sealed class StreamLegFixture() : SmallClusterFixture([.. WanOutageFixture.RouterArguments, "--wan-trunks", "0"]);
 
 /// <summary>The per-stream WAN legs stay a working choice: connections echo, and survive a cut by resuming leg by leg.</summary>
 public sealed class StreamLegTests(StreamLegFixture fixture, ITestOutputHelper output) : IClassFixture<StreamLegFixture>

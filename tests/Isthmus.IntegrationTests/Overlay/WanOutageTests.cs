@@ -7,22 +7,9 @@ using Xunit.Abstractions;
 namespace Isthmus.IntegrationTests.Overlay;
 
 /// <summary>A cluster whose routers treat a WAN leg as dead after 3 s and end streams after a 90 s outage.</summary>
-public sealed class WanOutageFixture : IAsyncLifetime
+public sealed class WanOutageFixture() : SmallClusterFixture(RouterArguments)
 {
     public static readonly string[] RouterArguments = ["--wan-dead-after", "3s", "--wan-outage-max", "90s"];
-    private OverlayCluster? _cluster;
-
-    public OverlayCluster Cluster => _cluster ?? throw new InvalidOperationException("cluster not started");
-
-    public async Task InitializeAsync() => _cluster = await OverlayCluster.StartAsync(log: null, nodesPerSite: 1, routerArguments: RouterArguments).ConfigureAwait(false);
-
-    public async Task DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync().ConfigureAwait(false);
-        }
-    }
 }
 
 /// <summary>

@@ -6,22 +6,7 @@ using Xunit.Abstractions;
 namespace Isthmus.IntegrationTests.Overlay;
 
 /// <summary>A cluster whose routers carry stream legs on one WAN trunk per peer (the default) and treat a leg as dead after 3 s.</summary>
-public sealed class WanTrunkFixture : IAsyncLifetime
-{
-    private OverlayCluster? _cluster;
-
-    public OverlayCluster Cluster => _cluster ?? throw new InvalidOperationException("cluster not started");
-
-    public async Task InitializeAsync() => _cluster = await OverlayCluster.StartAsync(log: null, nodesPerSite: 1, routerArguments: WanOutageFixture.RouterArguments).ConfigureAwait(false);
-
-    public async Task DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-}
+public sealed class WanTrunkFixture() : SmallClusterFixture(WanOutageFixture.RouterArguments);
 
 /// <summary>
 /// Inter-site streams ride on WAN trunks: many connections share one TLS connection between the routers (no
