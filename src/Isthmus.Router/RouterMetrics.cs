@@ -16,6 +16,15 @@ public sealed class RouterMetrics
     private long _streamsEndedByDomains;
     private long _directGrants;
     private long _directRefused;
+    private long _trunksDialled;
+
+    /// <summary>WAN trunks this router dialled that are up now (set by the router).</summary>
+    public Func<int> TrunksUp { get; set; } = () => 0;
+
+    /// <summary>WAN trunks this router dialled since it started (each one a TCP + TLS handshake).</summary>
+    public long TrunksDialled => Interlocked.Read(ref _trunksDialled);
+
+    public void TrunkDialled() => Interlocked.Increment(ref _trunksDialled);
 
     /// <summary>Direct-stream grants given to nodes of this site (each one a stream the router does not relay).</summary>
     public long DirectGrants => Interlocked.Read(ref _directGrants);
@@ -119,6 +128,8 @@ public sealed class RouterMetrics
         .Counter("isthmus_router_direct_grants_total", "Direct LAN streams granted (node to node, not relayed here).", DirectGrants, $"site=\"{site}\"")
         .Counter("isthmus_router_direct_refused_total", "Direct-stream requests answered without a grant (router path instead).", DirectRefused, $"site=\"{site}\"")
         .Gauge("isthmus_router_nodes_live", "Nodes enrolled now.", liveNodes, $"site=\"{site}\"")
+        .Gauge("isthmus_router_wan_trunks_up", "WAN trunks this router dialled that are up now.", TrunksUp(), $"site=\"{site}\"")
+        .Counter("isthmus_router_wan_trunks_dialled_total", "WAN trunks this router dialled (each a TCP and TLS handshake; streams on them need none).", TrunksDialled, $"site=\"{site}\"")
         .ToString();
     }
 }

@@ -48,6 +48,7 @@ public sealed class SiteRouter
                 return _peers.ServeIncomingAsync(site, link, handler.Handle, ct);
             },
         };
+        context.Metrics.TrunksUp = () => _forwarder.Wan.Trunks.Count;
     }
 
     public static RouterContext LoadContext(string clusterDirectory, string siteName, ILoggerFactory loggerFactory)

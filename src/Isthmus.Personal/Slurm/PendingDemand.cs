@@ -5,15 +5,17 @@ namespace Isthmus.Personal.Slurm;
 /// demand for the elastic manager: a job waiting for a node that left (-w naming it: ReqNodeNotAvail), for
 /// another job (Dependency), for its start time (BeginTime; a requeued job waits there too) or for a hold would
 /// otherwise keep the cluster grown to max for nothing. Nor is a job that names its nodes (-w): a new node has
-/// another name, and such a job is pending with reason None for a moment after sbatch, which would grow the site
-/// while the named node is about to run it.
+/// another name. Nor is a job whose reason is still None: that is a job the scheduler has not looked at yet
+/// (every job has it for a moment after sbatch); one that idle nodes can run starts, and one that needs more
+/// nodes gets Resources (or Priority, PartitionNodeLimit...) at the scheduler's first look, a second later. CI
+/// saw the manager grow a site for an Open MPI job that was about to start on the two idle nodes.
 /// </summary>
 public static class PendingDemand
 {
-    /// <summary>Reasons meaning "not enough nodes now": more nodes can help. None = not yet evaluated by the scheduler.</summary>
+    /// <summary>Reasons meaning "not enough nodes now": more nodes can help.</summary>
     private static readonly HashSet<string> NodesHelp = new(StringComparer.Ordinal)
     {
-        "None", "Resources", "Priority", "PartitionNodeLimit", "PartitionConfig", "NodeDown", "Nodes_required_for_job_are_DOWN,_DRAINED_or_reserved_for_jobs_in_higher_priority_partitions",
+        "Resources", "Priority", "PartitionNodeLimit", "PartitionConfig", "NodeDown", "Nodes_required_for_job_are_DOWN,_DRAINED_or_reserved_for_jobs_in_higher_priority_partitions",
     };
 
     /// <summary>A pending job that one more personal node could start.</summary>

@@ -132,6 +132,7 @@ internal sealed class WanTrunks(RouterContext context, ILogger logger)
         }
 
         var trunk = Trunk.StartClient(link.Stream, Options, logger);
+        context.Metrics.TrunkDialled();
         logger.LogInformation("Trunk to site {Site} up ({Remote})", site.Name, link.RemoteDescription);
         _ = trunk.Completion.ContinueWith(t =>
         {

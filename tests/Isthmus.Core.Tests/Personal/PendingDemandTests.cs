@@ -8,7 +8,6 @@ public sealed class PendingDemandTests
     [Theory]
     [InlineData("Resources")]
     [InlineData("Priority")]
-    [InlineData("None")]
     [InlineData("PartitionNodeLimit")]
     [InlineData("PartitionConfig")]
     [InlineData("NodeDown")]
@@ -24,12 +23,13 @@ public sealed class PendingDemandTests
     [InlineData("JobHeldUser")]
     [InlineData("JobHeldAdmin")]
     [InlineData("BadConstraints")]
+    [InlineData("None")] // not looked at by the scheduler yet: it may well start on idle nodes a moment later
     [InlineData("")]
     public void NodesCannotHelp(string reason) => Assert.False(PendingDemand.NewNodesCanHelp(reason));
 
     [Theory]
     [InlineData("7|PENDING||(null)|Resources", true)]
-    [InlineData("7|PENDING|||None", true)]
+    [InlineData("7|PENDING|||None", false)]
     [InlineData("7|PENDING||a2|None", false)]
     [InlineData("7|PENDING||a[2-3]|Resources", false)]
     [InlineData("7|RUNNING|a1||None", false)]

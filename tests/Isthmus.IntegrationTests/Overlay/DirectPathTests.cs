@@ -60,9 +60,9 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
 
             var metrics = await cluster.ScrapeRouterMetricsAsync("a");
             output.WriteLine(metrics);
-            Assert.Equal(2, Counter(metrics, "isthmus_router_direct_grants_total"));
-            Assert.Equal(0, Counter(metrics, "isthmus_router_relayed_bytes_total"));
-            Assert.Equal(0, Counter(metrics, "isthmus_router_streams_opened_total"));
+            Assert.Equal(2, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_grants_total"));
+            Assert.Equal(0, OverlayCluster.MetricValue(metrics, "isthmus_router_relayed_bytes_total"));
+            Assert.Equal(0, OverlayCluster.MetricValue(metrics, "isthmus_router_streams_opened_total"));
 
             // a3 shares no domain with a1: no grant, and the router path refuses it as before.
             var refused = await cluster.RunProgramAsync("a1", Timeout, "/usr/bin/python3", Probe, "echo", cluster.Vips["a3"], "7600", "16", "blocking");
@@ -79,9 +79,9 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
             // refused it, the router path reported it).
             await EchoAsync(cluster, "a1", b1, "blocking");
             metrics = await cluster.ScrapeRouterMetricsAsync("a");
-            Assert.Equal(3, Counter(metrics, "isthmus_router_direct_grants_total"));
-            Assert.Equal(2, Counter(metrics, "isthmus_router_direct_refused_total"));
-            Assert.Equal(1, Counter(metrics, "isthmus_router_streams_opened_total"));
+            Assert.Equal(3, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_grants_total"));
+            Assert.Equal(2, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_refused_total"));
+            Assert.Equal(1, OverlayCluster.MetricValue(metrics, "isthmus_router_streams_opened_total"));
         });
     }
 
@@ -108,9 +108,9 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
             var client = $"::ffff:{cluster.Vips["a1"]}:{port}";
             Assert.Equal($"ACCEPTED peer={client} local=::ffff:{a2}:7610 getpeername={client}", await dual.WaitForLineAsync(l => l.StartsWith("ACCEPTED", StringComparison.Ordinal), Timeout));
             var metrics = await cluster.ScrapeRouterMetricsAsync("a");
-            Assert.Equal(2, Counter(metrics, "isthmus_router_direct_grants_total"));
-            Assert.Equal(0, Counter(metrics, "isthmus_router_relayed_bytes_total"));
-            Assert.Equal(0, Counter(metrics, "isthmus_router_streams_opened_total"));
+            Assert.Equal(2, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_grants_total"));
+            Assert.Equal(0, OverlayCluster.MetricValue(metrics, "isthmus_router_relayed_bytes_total"));
+            Assert.Equal(0, OverlayCluster.MetricValue(metrics, "isthmus_router_streams_opened_total"));
         });
 
         await using var off = await OverlayCluster.StartAsync(output, sites: 1, nodesPerSite: 2, clusterSettings: new Dictionary<string, string> { ["direct_lan"] = "false" });
@@ -121,8 +121,8 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
             await server.WaitForLineAsync(l => l == "LISTENING", Timeout);
             await EchoAsync(off, "a1", a2, "nonblocking");
             var metrics = await RelayedAtLeastAsync(off, 2L * Bytes);
-            Assert.Equal(0, Counter(metrics, "isthmus_router_direct_grants_total"));
-            Assert.True(Counter(metrics, "isthmus_router_relayed_bytes_total") >= 2L * Bytes, metrics);
+            Assert.Equal(0, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_grants_total"));
+            Assert.True(OverlayCluster.MetricValue(metrics, "isthmus_router_relayed_bytes_total") >= 2L * Bytes, metrics);
         });
     }
 
@@ -145,7 +145,7 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
     private static async Task<string> RelayedAtLeastAsync(OverlayCluster cluster, long bytes)
     {
         var metrics = await cluster.ScrapeRouterMetricsAsync("a");
-        for (var i = 0; i < 50 && Counter(metrics, "isthmus_router_relayed_bytes_total") < bytes; i++)
+        for (var i = 0; i < 50 && OverlayCluster.MetricValue(metrics, "isthmus_router_relayed_bytes_total") < bytes; i++)
         {
             await Task.Delay(200);
             metrics = await cluster.ScrapeRouterMetricsAsync("a");
@@ -154,11 +154,6 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
         return metrics;
     }
 
-    private static long Counter(string metrics, string name)
-    {
-        var line = metrics.Split('\n').First(l => l.StartsWith(name + "{", StringComparison.Ordinal));
-        return long.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-    }
 
     [GeneratedRegex(@"^CONNECTED local=([0-9.]+):(\d+) peer=([0-9.]+:\d+)$")]
     private static partial Regex ConnectedRegex();

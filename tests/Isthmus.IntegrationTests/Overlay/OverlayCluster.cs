@@ -47,6 +47,13 @@ public sealed partial class OverlayCluster : IAsyncDisposable
 
     public IReadOnlyDictionary<string, string?> Environment => new Dictionary<string, string?> { ["ISTHMUS_RUNTIME_DIR"] = RuntimeDirectory };
 
+    /// <summary>The value of the metric <paramref name="name"/> (one series) in a Prometheus scrape.</summary>
+    public static long MetricValue(string metrics, string name)
+    {
+        var line = metrics.Split('\n').First(l => l.StartsWith(name + "{", StringComparison.Ordinal));
+        return long.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <param name="clusterSettings">
     /// Extra keys for the cluster file's <c>[cluster]</c> table, as TOML values (for example
     /// <c>["node_hostname"] = "true"</c>), written after the sites are added and before anything reads the file.

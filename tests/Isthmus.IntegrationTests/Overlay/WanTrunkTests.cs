@@ -42,6 +42,9 @@ public sealed class WanTrunkTests(WanTrunkFixture fixture, ITestOutputHelper out
             // The first connection of the cluster dials the trunk; every other one rides on it.
             Assert.Equal(Math.Max(dialsBefore, 1), TrunkDials());
             Assert.Equal(Math.Max(servedBefore, 1), TrunksServed());
+            var metrics = await Cluster.ScrapeRouterMetricsAsync("a");
+            Assert.Equal(1, OverlayCluster.MetricValue(metrics, "isthmus_router_wan_trunks_up"));
+            Assert.Equal(TrunkDials(), OverlayCluster.MetricValue(metrics, "isthmus_router_wan_trunks_dialled_total"));
         }
         finally
         {
