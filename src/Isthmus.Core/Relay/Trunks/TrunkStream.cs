@@ -52,6 +52,9 @@ public sealed class TrunkStream : Stream, ICarriedConnection
 
     /// <summary>Why reads and writes fail (reset, trunk lost); null while the stream works.</summary>
     private string? _failure;
+
+    /// <summary>The peer reset the stream: what it sent before stays readable (as TCP delivers data before a RST).</summary>
+    private bool _peerReset;
     private bool _disposed;
 
     internal TrunkStream(Trunk trunk, uint id, int window, bool open)
@@ -196,7 +199,11 @@ public sealed class TrunkStream : Stream, ICarriedConnection
         _trunk.Schedule(this);
     }
 
-    /// <summary>Abortive close: sends a Reset, drops what is queued both ways, fails our pending reads and writes.</summary>
+    /// <summary>
+    /// Abortive close: fails our pending reads and writes, drops what was received, and sends a Reset after the
+    /// bytes already written (a router that refuses a leg writes its reply and aborts at once: the reply must
+    /// arrive, as on a TCP connection, where written bytes leave before the RST).
+    /// </summary>
     public void Abort()
     {
         lock (_lock)
@@ -208,7 +215,10 @@ public sealed class TrunkStream : Stream, ICarriedConnection
 
             _failure = "stream aborted locally";
             _resetPending = true;
-            DropLocked();
+            _received.Clear();
+            _creditToSend = 0;
+            _readWaiter?.Wake();
+            _writeWaiter?.Wake();
         }
 
         _trunk.Forget(this);
@@ -247,11 +257,19 @@ public sealed class TrunkStream : Stream, ICarriedConnection
                 }
                 else
                 {
+                    // Like Abort: what was written still leaves, then the Reset (a leg reply before a dispose).
                     _failure = "stream disposed";
                     _resetPending = true;
                     schedule = true;
-                    DropLocked();
+                    _received.Clear();
+                    _creditToSend = 0;
+                    _readWaiter?.Wake();
+                    _writeWaiter?.Wake();
                 }
+            }
+            else
+            {
+                _received.Clear(); // what a peer sent before its reset, never read
             }
         }
 
@@ -316,9 +334,14 @@ public sealed class TrunkStream : Stream, ICarriedConnection
         {
             if (_failure is null)
             {
+                // A router answers a leg it refuses (a reply) and then aborts it: the reply must still be read.
                 _failure = "stream reset by peer";
                 _resetPending = false;
-                DropLocked();
+                _peerReset = true;
+                _unsent.Clear();
+                _creditToSend = 0;
+                _readWaiter?.Wake();
+                _writeWaiter?.Wake();
             }
         }
     }
@@ -358,7 +381,7 @@ public sealed class TrunkStream : Stream, ICarriedConnection
                 _openPending = false;
             }
 
-            if (_resetPending)
+            if (_resetPending && _unsent.Length == 0)
             {
                 if (!Fits(batch, position, 0))
                 {
@@ -371,7 +394,7 @@ public sealed class TrunkStream : Stream, ICarriedConnection
                 return false;
             }
 
-            if (_failure is not null)
+            if (_failure is not null && !_resetPending)
             {
                 return false;
             }
@@ -415,7 +438,7 @@ public sealed class TrunkStream : Stream, ICarriedConnection
                 _finSent = true;
             }
 
-            return _unsent.Length > 0 || (_finQueued && !_finSent);
+            return _unsent.Length > 0 || _resetPending || (_finQueued && !_finSent);
         }
     }
 
@@ -424,9 +447,15 @@ public sealed class TrunkStream : Stream, ICarriedConnection
     /// <summary>True if done (bytes or end of stream in <paramref name="read"/>); false: nothing queued yet.</summary>
     private bool TryReadLocked(Span<byte> destination, out int read, out bool grant)
     {
-        ThrowIfUnusableLocked();
         grant = false;
         read = 0;
+        if (_peerReset && !_disposed && _received.Length > 0)
+        {
+            read = destination.IsEmpty ? 0 : _received.Take(destination);
+            return true;
+        }
+
+        ThrowIfUnusableLocked();
         if (_received.Length > 0)
         {
             if (!destination.IsEmpty)

@@ -44,6 +44,43 @@ public sealed class TrunkResetAndDeathTests
         Assert.Equal(42, one[0]);
     }
 
+    /// <summary>
+    /// A router answers a leg it refuses (a leg reply) and aborts it at once: the reply is written before the Reset,
+    /// so the peer reads it whole, and only then sees the reset (as TCP delivers data that came before a RST).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task BytesSentBeforeAReset_AreReadFirst_ThenTheReadFails(bool dispose)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var pair = await TrunkPair.StartAsync();
+        var (client, server) = await pair.OpenAsync(timeout.Token);
+        var reply = new byte[] { 0x49, 0x53, 0x54, 0x52, 1, 0, 0, 0 };
+        await server.WriteAsync(reply, timeout.Token);
+        if (dispose)
+        {
+            await server.DisposeAsync();
+        }
+        else
+        {
+            server.Abort();
+        }
+
+        var got = new byte[reply.Length];
+        var read = 0;
+        while (read < got.Length)
+        {
+            var n = await client.ReadAsync(got.AsMemory(read), timeout.Token);
+            Assert.True(n > 0, "end of stream before the bytes sent ahead of the reset");
+            read += n;
+        }
+
+        Assert.Equal(reply, got);
+        var error = await Assert.ThrowsAsync<IOException>(async () => _ = await client.ReadAsync(new byte[1], timeout.Token));
+        Assert.Equal("stream reset by peer", error.Message);
+    }
+
     [Fact]
     public async Task DisposeBeforeThePeersFin_ResetsThePeer_AfterItIsClean()
     {
