@@ -54,7 +54,7 @@ public sealed class WanTrunkTests(WanTrunkFixture fixture, ITestOutputHelper out
 
     /// <summary>
     /// 200 idle connections a1 → b1 and an 8 s WAN cut (longer than the 3 s dead timer): all 200 echo afterwards,
-    /// no program saw a reset, and router a dialled exactly one new trunk for all of them.
+    /// no program saw a reset, and router a dialled one new trunk (at most a few under heavy load) for all of them.
     /// </summary>
     [Fact]
     public Task WanCut_EveryStreamResumes_OverOneNewTrunk() => Cluster.WithLogsOnFailureAsync(output, async () =>
@@ -79,7 +79,10 @@ public sealed class WanTrunkTests(WanTrunkFixture fixture, ITestOutputHelper out
                 TimeSpan.FromSeconds(120), OutputStream.StandardOutput);
             Assert.Equal($"CHECKED {count} 0", idle.StandardOutputLines.Last(x => x.StartsWith("CHECKED", StringComparison.Ordinal)));
             Assert.DoesNotContain("RESET", echo.StandardOutput, StringComparison.Ordinal);
-            Assert.Equal(trunksBefore + 1, TrunkDials());
+            // All 200 streams resumed over the new trunk(s), none dialled a connection of its own. Usually exactly one
+            // new trunk; CI once saw two on a machine also running a benchmark (a trunk that came up, then missed its
+            // 3 s dead timer under that load and was dialled again), so the bound is a few, far below 200.
+            Assert.InRange(TrunkDials() - trunksBefore, 1, 3);
             Assert.Contains(Cluster.Routers["a"].StandardErrorLines, l => l.Contains(" resumed after ", StringComparison.Ordinal));
         }
         finally
