@@ -17,7 +17,7 @@ internal sealed class TrunkSlot
     public Trunk? Current { get; private set; }
 
     /// <summary>The live trunk, dialling one with <paramref name="dial"/> if there is none; null and why if that dial failed.</summary>
-    public async Task<(Trunk? Trunk, string Detail)> GetAsync(Func<CancellationToken, Task<(Trunk? Trunk, string Detail)>> dial, CancellationToken cancellationToken)
+    public async Task<(Trunk? Trunk, string Detail)> GetAsync(Func<Task<(Trunk? Trunk, string Detail)>> dial, CancellationToken cancellationToken)
     {
         Task<(Trunk? Trunk, string Detail)> pending;
         lock (_lock)
@@ -27,7 +27,7 @@ internal sealed class TrunkSlot
                 return (live, "");
             }
 
-            // The dial is not tied to the first waiter's token: others may still want it when that one gives up.
+            // The dial takes no waiter's token: others may still want it when that one gives up (it has its own timeout).
             _dialling ??= DialOnceAsync(dial);
             pending = _dialling;
         }
@@ -35,13 +35,13 @@ internal sealed class TrunkSlot
         return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<(Trunk? Trunk, string Detail)> DialOnceAsync(Func<CancellationToken, Task<(Trunk? Trunk, string Detail)>> dial)
+    private async Task<(Trunk? Trunk, string Detail)> DialOnceAsync(Func<Task<(Trunk? Trunk, string Detail)>> dial)
     {
         await Task.Yield(); // leave the lock before dialling
         (Trunk? Trunk, string Detail) result;
         try
         {
-            result = await dial(CancellationToken.None).ConfigureAwait(false);
+            result = await dial().ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {

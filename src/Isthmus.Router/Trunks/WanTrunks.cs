@@ -55,14 +55,13 @@ internal sealed class WanTrunks(RouterContext context, ILogger logger)
     {
         await using var trunk = Trunk.StartServer(link.Stream, Options, logger);
         logger.LogInformation("Trunk from site {Site} up ({Remote})", site, link.RemoteDescription);
-        var streams = new List<Task>();
         try
         {
             while (true)
             {
                 var stream = await trunk.AcceptAsync(cancellationToken).ConfigureAwait(false);
-                streams.RemoveAll(t => t.IsCompleted);
-                streams.Add(handleLeg(new RelayEndpoint(stream, stream), cancellationToken));
+                // Each stream runs on its own: its session outlives this trunk (it waits for a resume on another one).
+                _ = ServeStreamAsync(site, new RelayEndpoint(stream, stream), handleLeg, cancellationToken);
             }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or ProtocolException)
@@ -74,9 +73,19 @@ internal sealed class WanTrunks(RouterContext context, ILogger logger)
             trunk.Abort("trunk ended");
             link.Abort();
         }
+    }
 
-        // The streams' sessions see their legs fail with the trunk and wait for resumes on another.
-        await Task.WhenAll(streams).ConfigureAwait(false);
+    private async Task ServeStreamAsync(string site, RelayEndpoint leg, Func<RelayEndpoint, CancellationToken, Task> handleLeg, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await handleLeg(leg, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ProtocolException or System.Net.Sockets.SocketException)
+        {
+            logger.LogDebug("Stream leg on the trunk from site {Site} ended: {Reason}", site, e.Message);
+            leg.Abort();
+        }
     }
 
     /// <summary>
@@ -100,7 +109,7 @@ internal sealed class WanTrunks(RouterContext context, ILogger logger)
         deadline.CancelAfter(timeout);
         try
         {
-            var (trunk, failure) = await slot.GetAsync(ct => DialAsync(site, timeout, ct), deadline.Token).ConfigureAwait(false);
+            var (trunk, failure) = await slot.GetAsync(() => DialAsync(site, timeout), deadline.Token).ConfigureAwait(false);
             if (trunk is null)
             {
                 return (null, $"{target}: {failure}");
@@ -119,12 +128,12 @@ internal sealed class WanTrunks(RouterContext context, ILogger logger)
         }
     }
 
-    private async Task<(Trunk? Trunk, string Detail)> DialAsync(SiteSettings site, TimeSpan timeout, CancellationToken cancellationToken)
+    private async Task<(Trunk? Trunk, string Detail)> DialAsync(SiteSettings site, TimeSpan timeout)
     {
         var header = new LegHeader(LegKind.Trunk, 0, Guid.NewGuid(),
             new VirtualEndpoint(context.Registry.RouterVip, 0), new VirtualEndpoint(site.Subnet.Network + 1, 0),
             DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), context.Epoch).ToBytes(context.RouterSecret);
-        var dial = await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), header, context.WanSecurityFor(site, logger), timeout, cancellationToken).ConfigureAwait(false);
+        var dial = await LegConnector.DialAsync(site.Wan.ToIPEndPoint(), header, context.WanSecurityFor(site, logger), timeout, CancellationToken.None).ConfigureAwait(false);
         if (dial.Endpoint is not { } link)
         {
             logger.LogDebug("Trunk to site {Site} not up: {Status} ({Detail})", site.Name, dial.Status, dial.Detail);
