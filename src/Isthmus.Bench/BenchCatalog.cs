@@ -18,7 +18,7 @@ public static class BenchCatalog
         IsthmusCase.InterSiteLegs, "socat", "socat-big", "ssh", "ssh-aes", "openvpn", "openvpn-none", "wireguard-go", "nebula",
     ];
 
-    public static IReadOnlyList<string> ToolNames { get; } = [Iperf3Tool.ToolName, NetPipeTool.ToolName, MemcachedTool.ToolName, ConnectTool.ToolName];
+    public static IReadOnlyList<string> ToolNames { get; } = [Iperf3Tool.ToolName, NetPipeTool.ToolName, MemcachedTool.ToolName, ConnectTool.ToolName, IdleTool.ToolName];
 
     /// <summary>The cases of <paramref name="names"/>, sharing one cluster per WAN-leg kind.</summary>
     public static IReadOnlyList<BenchCase> CreateCases(IEnumerable<string> names)
@@ -53,6 +53,7 @@ public static class BenchCatalog
             NetPipeTool.ToolName => new NetPipeTool(),
             MemcachedTool.ToolName => new MemcachedTool(),
             ConnectTool.ToolName => new ConnectTool(),
+            IdleTool.ToolName => new IdleTool(),
             _ => throw new ArgumentException($"unknown tool '{name}'"),
         })];
 }

@@ -20,6 +20,7 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
         var measurements = new List<Measurement>();
         var cases = BenchCatalog.CreateCases(settings.Cases).Where(c => Available(c.Name, c.Requires, notes)).ToList();
         var tools = BenchCatalog.CreateTools(settings.Tools).Where(t => Available(t.Name, t.Requires, notes)).ToList();
+        RaiseOpenFileLimit(notes);
         var environment = DescribeEnvironment();
         log($"{environment.Date}: kernel {environment.Kernel}, {environment.Cores} cores ({environment.Cpu}), load {environment.LoadAverage}");
         var work = Directory.CreateTempSubdirectory("isthmus-bench-").FullName;
@@ -95,7 +96,8 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
 
         notes.Add("the machine may be shared with other jobs: figures are noisy; compare cases within one run (ratios), not across runs");
         var run = new RunInfo([.. cases.Select(c => c.Name)], [.. tools.Select(t => t.Name)], settings.Rounds, settings.Duration, settings.Quick,
-            settings.Iperf3Sizes, settings.WanRate, settings.WanDelay, topology?.Prefix ?? "");
+            settings.Iperf3Sizes, settings.WanRate, settings.WanDelay, topology?.Prefix ?? "",
+            settings.IdleConnections);
         return new BenchReport(environment, run, Summarizer.Summarize(cases, measurements), measurements, errors, notes);
     }
 
@@ -137,6 +139,27 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
         finally
         {
             await TryAsync(() => c.StopAsync(context)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Every program of the run inherits the bench's descriptor limit. The idle tool's agents hold two sockets per
+    /// connection, more than a login's usual hard limit: as root, raise it for the whole run.
+    /// </summary>
+    private void RaiseOpenFileLimit(List<string> notes)
+    {
+        const ulong Wanted = 1 << 20;
+        if (Isthmus.Core.Native.Libc.GetRLimit(Isthmus.Core.Native.Libc.RLimitNoFile, out var limit) != 0 || limit.Current >= Wanted)
+        {
+            return;
+        }
+
+        var raised = new Isthmus.Core.Native.RLimit { Current = Math.Max(Wanted, limit.Maximum), Maximum = Math.Max(Wanted, limit.Maximum) };
+        if (Isthmus.Core.Native.Libc.SetRLimit(Isthmus.Core.Native.Libc.RLimitNoFile, raised) != 0)
+        {
+            var note = $"open-file limit stays {limit.Current} (setrlimit: errno {Marshal.GetLastPInvokeError()}); the idle tool may run out of descriptors";
+            notes.Add(note);
+            log(note);
         }
     }
 

@@ -19,6 +19,12 @@ public sealed record BenchSettings
     /// <summary>iperf3 write sizes ("def" is iperf3's default 128 KiB).</summary>
     public IReadOnlyList<string> Iperf3Sizes { get; init; } = ["def", "100", "1024", "8192", "65536"];
 
+    /// <summary>Connections the idle tool opens and holds (the scale target is 10,000).</summary>
+    public int IdleConnections { get; init; } = 2000;
+
+    /// <summary>Seconds the idle tool keeps its connections open after reading memory (to inspect the relays by hand).</summary>
+    public double IdleHold { get; init; }
+
     /// <summary>tc rate for a tbf on both WAN directions, e.g. "1gbit"; null for none.</summary>
     public string? WanRate { get; init; }
 

@@ -15,6 +15,15 @@ public static partial class ProcessCpu
     /// <summary>Total CPU seconds used so far by the trees rooted at <paramref name="roots"/> (gone roots count 0).</summary>
     public static double TreeSeconds(IEnumerable<int> roots)
     {
+        var stats = Snapshot();
+        return Walk(stats, roots).Sum(pid => stats[pid].Ticks) / TicksPerSecond;
+    }
+
+    /// <summary>Every live process of the trees rooted at <paramref name="roots"/>, roots included.</summary>
+    public static IReadOnlyList<int> Tree(IEnumerable<int> roots) => Walk(Snapshot(), roots);
+
+    private static Dictionary<int, (int Parent, long Ticks)> Snapshot()
+    {
         var stats = new Dictionary<int, (int Parent, long Ticks)>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
@@ -24,10 +33,15 @@ public static partial class ProcessCpu
             }
         }
 
+        return stats;
+    }
+
+    private static List<int> Walk(Dictionary<int, (int Parent, long Ticks)> stats, IEnumerable<int> roots)
+    {
         var children = stats.GroupBy(s => s.Value.Parent).ToDictionary(g => g.Key, g => g.Select(s => s.Key).ToList());
         var seen = new HashSet<int>();
         var stack = new Stack<int>(roots.Where(stats.ContainsKey));
-        long ticks = 0;
+        var tree = new List<int>();
         while (stack.Count > 0)
         {
             var pid = stack.Pop();
@@ -36,14 +50,14 @@ public static partial class ProcessCpu
                 continue;
             }
 
-            ticks += stats[pid].Ticks;
+            tree.Add(pid);
             foreach (var child in children.GetValueOrDefault(pid) ?? [])
             {
                 stack.Push(child);
             }
         }
 
-        return ticks / TicksPerSecond;
+        return tree;
     }
 
     private static (int Parent, long Ticks)? Read(int pid)

@@ -7,6 +7,7 @@ public static class ToolPorts
     public const int NetPipe = 5002;
     public const int Memcached = 11211;
     public const int Connect = 5300;
+    public const int Idle = 5310;
 
-    public static readonly int[] All = [Iperf3, NetPipe, Memcached, Connect];
+    public static readonly int[] All = [Iperf3, NetPipe, Memcached, Connect, Idle];
 }

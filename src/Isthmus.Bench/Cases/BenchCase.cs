@@ -27,6 +27,12 @@ public abstract class BenchCase
     /// <summary>The processes whose CPU counts as relay CPU (their whole process trees).</summary>
     public virtual IEnumerable<int> RelayPids => [];
 
+    /// <summary>The Isthmus routers among <see cref="RelayPids"/> (their resident set is a headline figure).</summary>
+    public virtual IEnumerable<int> RouterPids => [];
+
+    /// <summary>The relay forks a process per connection (socat): the idle-connection tool leaves it out.</summary>
+    public virtual bool ForksPerConnection => false;
+
     /// <summary>Once per run, before the first round (keys, clusters).</summary>
     public virtual Task SetupAsync(BenchContext context, CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -30,6 +30,8 @@ public sealed class BenchCluster(string name, bool wanEncryption, int routerPort
 
     public IEnumerable<int> Pids => _processes.Values.Where(p => !p.HasExited).Select(p => p.Pid);
 
+    public IEnumerable<int> RouterPids => _processes.Where(p => p.Key.StartsWith("router-", StringComparison.Ordinal) && !p.Value.HasExited).Select(p => p.Value.Pid);
+
     /// <summary>Starts the cluster once; cases sharing it (intra- and inter-site) await the same start.</summary>
     public Task StartAsync(BenchContext context, CancellationToken cancellationToken) => _started ??= StartOnceAsync(context, cancellationToken);
 

@@ -27,6 +27,8 @@ public sealed class IsthmusCase(string name, string description, BenchCluster cl
 
     public override IEnumerable<int> RelayPids => cluster.Pids;
 
+    public override IEnumerable<int> RouterPids => cluster.RouterPids;
+
     public override IReadOnlyDictionary<string, string>? Environment => cluster.Environment;
 
     public override async Task SetupAsync(BenchContext context, CancellationToken cancellationToken)

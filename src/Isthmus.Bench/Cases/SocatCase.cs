@@ -22,6 +22,8 @@ public sealed class SocatCase(string name, int bufferBytes) : BenchCase
 
     public override IReadOnlyList<string> Requires => ["socat"];
 
+    public override bool ForksPerConnection => true;
+
     public override IEnumerable<int> RelayPids => _relays.Where(r => !r.HasExited).Select(r => r.Pid);
 
     public override async Task StartAsync(BenchContext context, CancellationToken cancellationToken)

@@ -14,7 +14,8 @@ public sealed record BenchReport(
 public sealed record EnvironmentInfo(string Date, string Kernel, int Cores, string Cpu, string LoadAverage, string Runtime, string Isthmus);
 
 public sealed record RunInfo(IReadOnlyList<string> Cases, IReadOnlyList<string> Tools, int Rounds, double DurationSeconds, bool Quick,
-    IReadOnlyList<string> Iperf3Sizes, string? WanRate, string? WanDelay, string TopologyPrefix);
+    IReadOnlyList<string> Iperf3Sizes, string? WanRate, string? WanDelay, string TopologyPrefix,
+    int IdleConnections);
 
 public sealed record CaseSummary(string Case, string Description, string? Reference, IReadOnlyList<MetricSummary> Metrics);
 

@@ -59,6 +59,25 @@ public static class ReportTable
             console.Write(apps);
         }
 
+        string[] idle = [IdleTool.RelayMemoryMetric, IdleTool.PerConnectionMetric, IdleTool.RouterResidentMetric];
+        var idlePresent = idle.Where(m => report.Cases.Any(c => Find(c, m) is not null)).ToList();
+        if (idlePresent.Count > 0)
+        {
+            var table = new Table().Title($"{r.IdleConnections} idle connections held open: relay memory (PSS of the relay processes), bytes per connection, largest router's RSS").AddColumn("case");
+            foreach (var m in idlePresent)
+            {
+                var unit = report.Cases.Select(c => Find(c, m)).FirstOrDefault(s => s is not null)?.Unit ?? "";
+                table.AddColumn(new TableColumn($"{Markup.Escape(m)}\n{Markup.Escape(unit)}").RightAligned());
+            }
+
+            foreach (var c in report.Cases.Where(c => idlePresent.Any(m => Find(c, m) is not null)))
+            {
+                table.AddRow([Markup.Escape(c.Case), .. idlePresent.Select(m => Cell(c, m, m == IdleTool.PerConnectionMetric ? "0" : "0.0"))]);
+            }
+
+            console.Write(table);
+        }
+
         foreach (var error in report.Errors)
         {
             console.MarkupLine($"[red]failed[/] round {error.Round} {Markup.Escape(error.Case)} {Markup.Escape(error.Tool)}: {Markup.Escape(error.Message)}");

@@ -22,6 +22,13 @@ public sealed class ToolRun(BenchContext context, BenchCase benchCase, int round
         return context.Start($"r{round}-{benchCase.Name}-{label}", benchCase.ServerNode, f, a, benchCase.Environment);
     }
 
+    /// <summary>Starts the client in the background (for tools that measure while it holds its connections).</summary>
+    public BenchProcess StartClient(string label, string file, IReadOnlyList<string> args)
+    {
+        var (f, a) = benchCase.Wrap(false, Resolve(file), args);
+        return context.Start($"r{round}-{benchCase.Name}-{label}", benchCase.ClientNode, f, a, benchCase.Environment);
+    }
+
     /// <summary>Runs the client to completion in the client's namespace and meters the relays around it.</summary>
     public async Task<(CommandOutput Output, double RelayCpuSeconds, double WallSeconds)> RunClientAsync(string file, IReadOnlyList<string> args, TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -26,6 +26,14 @@ public static partial class Libc
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     public static partial int Fallocate(Microsoft.Win32.SafeHandles.SafeFileHandle fd, int mode, long offset, long length);
 
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    public static partial int GetRLimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    public static partial int SetRLimit(int resource, in RLimit limit);
+
+    public const int RLimitNoFile = 7;
+
     /// <summary>Sleeps for a relative time on CLOCK_MONOTONIC with the kernel's precision (tens of µs), unlike .NET's millisecond waits.</summary>
     [LibraryImport("libc", EntryPoint = "clock_nanosleep")]
     public static unsafe partial int ClockNanosleep(int clock, int flags, TimeSpecNative* request, TimeSpecNative* remain);
@@ -42,6 +50,14 @@ public static partial class Libc
 
     public const int EOpNotSupp = 95, EIsDir = 21, ENoSpc = 28;
     public const int SigSetMask = 2;
+}
+
+/// <summary>struct rlimit on 64-bit Linux.</summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+public struct RLimit
+{
+    public ulong Current;
+    public ulong Maximum;
 }
 
 /// <summary>struct timespec on 64-bit Linux.</summary>
