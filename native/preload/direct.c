@@ -143,14 +143,15 @@ static bool replace_socket(int fd)
 int direct_connect(int fd, int family, uint32_t dst_ip, uint16_t dst_port, int saved, int *rc)
 {
     struct agent_reply reply;
-    if (agent_rpc(AGENT_OP_DIRECT, 0, dst_ip, dst_port, 0, 0, &reply) < 0 || reply.error != 0 ||
-        reply.payload_len != GRANT_SIZE) {
+    int fl = fcntl(fd, F_GETFL);
+    bool nonblocking = fl >= 0 && (fl & O_NONBLOCK);
+    /* The agent grants a stream to another site (straight to the router) only to blocking connects. */
+    if (agent_rpc(AGENT_OP_DIRECT, nonblocking ? 1 : 0, dst_ip, dst_port, 0, 0, &reply) < 0 ||
+        reply.error != 0 || reply.payload_len != GRANT_SIZE) {
         errno = saved;
         return 0; /* no grant: the router path decides (and reports any refusal) */
     }
     char d[16], l[16];
-    int fl = fcntl(fd, F_GETFL);
-    bool nonblocking = fl >= 0 && (fl & O_NONBLOCK);
     long long deadline = now_ms() + DIRECT_DEADLINE_MS;
 
     /* Before the connect, so that no thread sees the socket connected without its entry. */

@@ -183,8 +183,10 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
                 return;
             }
 
-            // The stream's source port is the connection's own: what the connecting program's getsockname shows.
-            var source = new VirtualEndpoint(header.Source.Address, (ushort)peer.Port);
+            // The stream's source port: a grant handed to a connecting shim says 0, and the connection's own port is
+            // what that program's getsockname shows; a grant from the router for a stream from another site carries
+            // the far program's port (the router's LAN connection has a port of its own).
+            var source = new VirtualEndpoint(header.Source.Address, header.Source.Port != 0 ? header.Source.Port : (ushort)peer.Port);
             var (doorbell, status, pending) = await RingAsync(lan, source, header.Destination).ConfigureAwait(false);
             if (doorbell is null)
             {

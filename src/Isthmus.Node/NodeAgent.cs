@@ -250,7 +250,7 @@ public sealed class NodeAgent : IDisposable
         switch (request.Op)
         {
             case ShimOp.Direct:
-                return await GrantDirectAsync(request.Destination, cancellationToken).ConfigureAwait(false);
+                return await GrantDirectAsync(request.Destination, request.NonBlocking, cancellationToken).ConfigureAwait(false);
             case ShimOp.DirectPeer:
                 if (_direct?.Lookup(source, (request.Destination.Address, request.Destination.Port)) is { } stream)
                 {
@@ -306,14 +306,33 @@ public sealed class NodeAgent : IDisposable
     }
 
     /// <summary>
-    /// DIRECT: the router's grant for a kernel-direct stream to a node of this site (its direct listener and the
-    /// header to send first), or EOPNOTSUPP, upon which the shim takes the router path (CONNECT): another site,
-    /// direct streams off, or no grant (which covers every refusal, so its errno comes from the router path).
+    /// DIRECT: for a node of this site, the router's grant for a kernel-direct stream (its direct listener and the
+    /// header to send first); for a node of another site and a blocking connect, our own leg header and the
+    /// router's LAN address, so the program's socket becomes the stream's LAN leg and this agent relays nothing.
+    /// Otherwise EOPNOTSUPP, upon which the shim takes the router path (CONNECT): direct streams off, a
+    /// non-blocking connect to another site (the shim would hold it for the whole path's setup, a WAN round trip
+    /// and more), not enrolled (the router path waits for the enrolment), or no grant (which covers every refusal,
+    /// so its errno comes from the router path).
     /// </summary>
-    private async Task<ShimResponse> GrantDirectAsync(VirtualEndpoint dst, CancellationToken cancellationToken)
+    private async Task<ShimResponse> GrantDirectAsync(VirtualEndpoint dst, bool nonBlocking, CancellationToken cancellationToken)
     {
         var state = _routerLink.Current;
-        if (_direct is null || state is null || !_site.Subnet.Contains(dst.Address) || dst.Address == state.Vip)
+        if (state is null || _routerLink.Revoked || dst.Address == state.Vip)
+        {
+            return new ShimResponse(Errno.EOpNotSupp, default);
+        }
+
+        if (!_site.Subnet.Contains(dst.Address))
+        {
+            // Source port 0: the router takes the connection's own port, which is what the program's getsockname shows.
+            return nonBlocking || _routerLan.AddressFamily != AddressFamily.InterNetwork || _cluster.SiteForAddress(dst.Address) is null
+                ? new ShimResponse(Errno.EOpNotSupp, default)
+                : new ShimResponse(0, new VirtualEndpoint(IPv4.ToUInt32(_routerLan.Address), (ushort)_routerLan.Port),
+                    Data: new LegHeader(LegKind.TcpStream, 0, Guid.NewGuid(), new VirtualEndpoint(state.Vip, 0), dst,
+                        DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), state.SessionId).ToBytes(state.Key));
+        }
+
+        if (_direct is null)
         {
             return new ShimResponse(Errno.EOpNotSupp, default);
         }

@@ -113,6 +113,12 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         }
 
         authenticated?.Invoke();
+        if (source == LegSource.Lan && header.Kind == LegKind.TcpStream && header.Source.Port == 0 && inbound.Socket?.RemoteEndPoint is System.Net.IPEndPoint program)
+        {
+            // A program's own socket, connected here by its shim with its agent's header: the stream's source port is
+            // the connection's own, which is what the program's getsockname shows.
+            header = header with { Source = new VirtualEndpoint(header.Source.Address, (ushort)program.Port) };
+        }
 
         if (header.Kind != LegKind.TcpStream)
         {
@@ -250,6 +256,24 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             if (await context.Registry.LiveOrReturningAsync(dst, cancellationToken).ConfigureAwait(false) is not { } node)
             {
                 return new LegDialResult(dst == context.Registry.RouterVip ? LegStatus.Refused : LegStatus.HostUnreachable, null, $"no node holds {IPv4.Format(dst)} now");
+            }
+
+            if (source != LegSource.Lan && context.Cluster.Cluster.DirectLan && node.DirectEndpoint is { } direct)
+            {
+                // A stream from another site goes straight to the program: the agent's direct listener checks this
+                // grant (keyed by the node's session key, the client's real source port in it), rings the listener
+                // and hands our LAN socket to the accepting program, so the agent relays nothing. Where the program
+                // does not adopt, the agent relays as on its data endpoint.
+                var grant = header with { Kind = LegKind.DirectStream, Flags = 0, TimestampMs = now, KeyId = node.Id };
+                var straight = await LegConnector.DialAsync(direct, grant.ToBytes(node.Key), secure: null, context.DialTimeout, cancellationToken).ConfigureAwait(false);
+                if (straight.Status is not (LegStatus.HostUnreachable or LegStatus.TimedOut or LegStatus.AuthenticationFailed))
+                {
+                    return straight;
+                }
+
+                // No direct listener there now, or it does not know this session yet (re-enrolling): the data endpoint
+                // waits for a re-enrolment and is always there.
+                logger.LogDebug("Stream {Stream}: direct listener of {Node} answered {Status} ({Detail}); using its data endpoint", header.StreamId, node.Name, straight.Status, straight.Detail);
             }
 
             var next = header with { Flags = 0, TimestampMs = now, KeyId = node.Id };

@@ -74,10 +74,23 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
             var noListener = await cluster.RunProgramAsync("a1", Timeout, "/usr/bin/python3", Probe, "echo", a2, "7601", "16", "blocking");
             Assert.Equal("ERROR errno=ECONNREFUSED", noListener.StandardOutput.Trim());
 
-            // Another site: the agent does not even ask for a grant; the router path opens the stream (its bytes
+            // Another site: the agent does not ask for a grant; the router path opens the stream (its bytes
             // travel on resumable WAN legs, which count units rather than relayed bytes). Three grants: the two streams above and the refused port (granted, the far agent
             // refused it, the router path reported it).
-            await EchoAsync(cluster, "a1", b1, "blocking");
+            int ClientRelays() => cluster.Agents["a1"].StandardErrorLines.Count(l => l.Contains(" B up, ", StringComparison.Ordinal));
+            var clientRelaysBefore = ClientRelays();
+            var crossSite = await EchoAsync(cluster, "a1", b1, "blocking");
+            // A blocking connect to another site: a1's agent hands its shim a leg header for router a, the program's
+            // own socket is the stream's LAN leg, and a1's agent relays nothing either.
+            Assert.Equal(clientRelaysBefore, ClientRelays());
+            // Router b takes the stream straight to b1's program: it dials b1's direct listener with a grant of its
+            // own (the client's real port in it), b1's agent rings and hands the connection over, relaying nothing;
+            // the server still sees the client's VIP and port.
+            var crossAccepted = await servers[2].WaitForLineAsync(l => l.StartsWith("ACCEPTED", StringComparison.Ordinal), Timeout);
+            var crossClient = ConnectedRegex().Match(crossSite.Connected);
+            Assert.StartsWith($"ACCEPTED peer={a1}:{crossClient.Groups[2].Value} local={b1}:7600", crossAccepted, StringComparison.Ordinal);
+            Assert.Contains(cluster.Agents["b1"].StandardErrorLines, l => l.Contains("Direct stream", StringComparison.Ordinal) && l.Contains($"-> {b1}:7600", StringComparison.Ordinal));
+            Assert.DoesNotContain(cluster.Agents["b1"].StandardErrorLines, l => l.Contains(" B in, ", StringComparison.Ordinal));
             metrics = await cluster.ScrapeRouterMetricsAsync("a");
             Assert.Equal(3, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_grants_total"));
             Assert.Equal(2, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_refused_total"));
