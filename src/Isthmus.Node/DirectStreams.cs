@@ -28,7 +28,8 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
     private static readonly TimeSpan AdoptTimeout = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan HeaderTimeout = TimeSpan.FromSeconds(5);
     private const int MaxHandshakes = 256;
-    private readonly ConcurrentDictionary<ushort, bool> _adoptingPorts = new();
+    /// <summary>Ports whose listener said LISTEN, with the processes that said it (a registration lives as long as one of them).</summary>
+    private readonly ConcurrentDictionary<ushort, int[]> _adoptingPorts = new();
     private readonly ConcurrentDictionary<(uint Ip, ushort Port, ushort ListenPort), Pending> _pending = new();
     private readonly ConcurrentDictionary<(uint LocalIp, ushort LocalPort, uint PeerIp, ushort PeerPort), (VirtualEndpoint Peer, ushort LocalPort)> _adoptedStreams = new();
     private const int MaxRemembered = 65536;
@@ -61,8 +62,32 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
         return (ushort)((IPEndPoint)_listener.LocalEndPoint!).Port;
     }
 
-    /// <summary>LISTEN: the process listening on this port adopts direct streams.</summary>
-    public void ListenerAdopts(ushort port) => _adoptingPorts[port] = true;
+    /// <summary>
+    /// LISTEN: process <paramref name="pid"/> listens on this port and adopts direct streams. The registration is
+    /// tied to that process: once it has exited, a later listener on the port (a seccomp-mode or un-interposed
+    /// program, which never adopts) is relayed at once instead of after the adoption timeout on every stream.
+    /// </summary>
+    public void ListenerAdopts(ushort port, int pid) =>
+        _adoptingPorts.AddOrUpdate(port, _ => [pid], (_, pids) => pids.Contains(pid) ? pids : [.. pids.Where(IsAlive).Take(15), pid]);
+
+    /// <summary>Some process that registered <paramref name="port"/> is still alive (an unknown PID, 0, counts as alive).</summary>
+    private bool Adopts(ushort port)
+    {
+        if (!_adoptingPorts.TryGetValue(port, out var pids))
+        {
+            return false;
+        }
+
+        if (pids.Any(IsAlive))
+        {
+            return true;
+        }
+
+        _adoptingPorts.TryRemove(new KeyValuePair<ushort, int[]>(port, pids));
+        return false;
+    }
+
+    private static bool IsAlive(int pid) => pid <= 0 || Directory.Exists($"/proc/{pid}");
 
     /// <summary>ADOPT: the pending direct stream whose doorbell came from <paramref name="doorbellSource"/> to <paramref name="listenPort"/>, taken (null if none).</summary>
     public async Task<(Socket Lan, VirtualEndpoint Peer, Action Done)?> TryAdoptAsync((uint Ip, ushort Port) doorbellSource, ushort listenPort)
@@ -275,7 +300,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
     {
         var target = new IPEndPoint(IPv4.ToIPAddress(network.ToImage(destination.Address)), destination.Port);
         var fromImage = network.ToImage(source.Address);
-        var adopts = _adoptingPorts.ContainsKey(destination.Port);
+        var adopts = Adopts(destination.Port);
         foreach (var port in new[] { (int)source.Port, 0 })
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

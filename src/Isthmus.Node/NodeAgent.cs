@@ -244,7 +244,7 @@ public sealed class NodeAgent : IDisposable
         throw new UserException($"a node agent for this name is already running here ({socketPath}); stop it first", 1);
     }
 
-    private async Task<ShimReply> HandleShimAsync(ShimRequest request, CancellationToken cancellationToken)
+    private async Task<ShimReply> HandleShimAsync(ShimRequest request, int callerPid, CancellationToken cancellationToken)
     {
         var source = (request.SourceAddress, request.SourcePort);
         switch (request.Op)
@@ -259,7 +259,7 @@ public sealed class NodeAgent : IDisposable
 
                 return new ShimResponse(Errno.ENoEnt, default);
             case ShimOp.Listen:
-                _direct?.ListenerAdopts(request.Destination.Port);
+                _direct?.ListenerAdopts(request.Destination.Port, callerPid);
                 return new ShimResponse(0, default);
             case ShimOp.Adopt:
                 if (_direct is not null && await _direct.TryAdoptAsync(source, request.Destination.Port).ConfigureAwait(false) is { } adopted)

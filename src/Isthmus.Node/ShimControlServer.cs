@@ -8,7 +8,7 @@ namespace Isthmus.Node;
 /// Serves the preload shim on an AF_UNIX SOCK_SEQPACKET socket: one request and one answer per
 /// connection, so the shim holds no descriptor across calls (fork, exec and close_range cannot break it).
 /// </summary>
-internal sealed class ShimControlServer(string path, Func<ShimRequest, CancellationToken, Task<ShimReply>> handle, ILogger logger) : IDisposable
+internal sealed class ShimControlServer(string path, Func<ShimRequest, int, CancellationToken, Task<ShimReply>> handle, ILogger logger) : IDisposable
 {
     /// <summary>
     /// Requests served at once. A blocking CONNECT holds its request while the path is dialled (up to 15 s), so
@@ -74,6 +74,21 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
         }
     }
 
+    /// <summary>The calling process (SO_PEERCRED: the PID that connected); 0 if the kernel does not say.</summary>
+    private static int PeerPid(Socket client)
+    {
+        const int SolSocket = 1, SoPeerCred = 17;
+        Span<byte> credentials = stackalloc byte[12]; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
+        try
+        {
+            return client.GetRawSocketOption(SolSocket, SoPeerCred, credentials) >= 4 ? BitConverter.ToInt32(credentials) : 0;
+        }
+        catch (SocketException)
+        {
+            return 0;
+        }
+    }
+
     private async Task ServeAsync(Socket client, CancellationToken cancellationToken)
     {
         using (client)
@@ -95,7 +110,7 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, Cancellat
                     return;
                 }
 
-                var reply = await handle(request, cancellationToken).ConfigureAwait(false);
+                var reply = await handle(request, PeerPid(client), cancellationToken).ConfigureAwait(false);
                 var answer = new byte[reply.Response.Length];
                 reply.Response.Write(answer);
                 if (reply.Pass is null)

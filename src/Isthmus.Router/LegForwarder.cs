@@ -264,7 +264,9 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
                 // grant (keyed by the node's session key, the client's real source port in it), rings the listener
                 // and hands our LAN socket to the accepting program, so the agent relays nothing. Where the program
                 // does not adopt, the agent relays as on its data endpoint.
-                var grant = header with { Kind = LegKind.DirectStream, Flags = 0, TimestampMs = now, KeyId = node.Id };
+                // The grant has a stream id of its own: the agent's replay guard, shared by both of its listeners, has seen it
+                // once it verified the grant, so a fallback to the data endpoint with the same id would be refused as a replay.
+                var grant = header with { Kind = LegKind.DirectStream, Flags = 0, TimestampMs = now, KeyId = node.Id, StreamId = Guid.NewGuid() };
                 var straight = await LegConnector.DialAsync(direct, grant.ToBytes(node.Key), secure: null, context.DialTimeout, cancellationToken).ConfigureAwait(false);
                 if (straight.Status is not (LegStatus.HostUnreachable or LegStatus.TimedOut or LegStatus.AuthenticationFailed))
                 {
@@ -273,7 +275,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
 
                 // No direct listener there now, or it does not know this session yet (re-enrolling): the data endpoint
                 // waits for a re-enrolment and is always there.
-                logger.LogDebug("Stream {Stream}: direct listener of {Node} answered {Status} ({Detail}); using its data endpoint", header.StreamId, node.Name, straight.Status, straight.Detail);
+                logger.LogInformation("Stream {Stream}: direct listener of {Node} answered {Status} ({Detail}); using its data endpoint", header.StreamId, node.Name, straight.Status, straight.Detail);
             }
 
             var next = header with { Flags = 0, TimestampMs = now, KeyId = node.Id };
