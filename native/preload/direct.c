@@ -61,7 +61,18 @@ static bool wait_for(int fd, short events, long long deadline)
     }
 }
 
-/* The handshake on the connected socket, blocking or not: send the grant, read the reply. */
+/* Leg header flag (bytes 6-7, big-endian): the router sends no reply; a failure resets the connection. */
+#define GRANT_FLAG_NO_REPLY 0x0100
+
+static bool grant_has_no_reply(const uint8_t *grant)
+{
+    return (((uint16_t)grant[6] << 8 | grant[7]) & GRANT_FLAG_NO_REPLY) != 0;
+}
+
+/*
+ * The handshake on the connected socket, blocking or not: send the grant, read the reply. A grant
+ * without a reply (a non-blocking connect to another site) ends after the send with status 0.
+ */
 static bool handshake(int fd, const void *grant, long long deadline, uint8_t *status)
 {
     size_t sent = 0;
@@ -75,6 +86,10 @@ static bool handshake(int fd, const void *grant, long long deadline, uint8_t *st
                 return false;
         } else
             return false;
+    }
+    if (grant_has_no_reply(grant)) {
+        *status = 0;
+        return true;
     }
     uint8_t reply[REPLY_SIZE];
     size_t got = 0;
@@ -145,7 +160,8 @@ int direct_connect(int fd, int family, uint32_t dst_ip, uint16_t dst_port, int s
     struct agent_reply reply;
     int fl = fcntl(fd, F_GETFL);
     bool nonblocking = fl >= 0 && (fl & O_NONBLOCK);
-    /* The agent grants a stream to another site (straight to the router) only to blocking connects. */
+    /* The agent tells blocking from non-blocking: to another site, a non-blocking connect's grant asks
+       the router for no reply (the connect must not wait for the whole path). */
     if (agent_rpc(AGENT_OP_DIRECT, nonblocking ? 1 : 0, dst_ip, dst_port, 0, 0, &reply) < 0 ||
         reply.error != 0 || reply.payload_len != GRANT_SIZE) {
         errno = saved;

@@ -97,7 +97,7 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
         notes.Add("the machine may be shared with other jobs: figures are noisy; compare cases within one run (ratios), not across runs");
         var run = new RunInfo([.. cases.Select(c => c.Name)], [.. tools.Select(t => t.Name)], settings.Rounds, settings.Duration, settings.Quick,
             settings.Iperf3Sizes, settings.WanRate, settings.WanDelay, topology?.Prefix ?? "",
-            settings.IdleConnections);
+            settings.IdleConnections, settings.Iperf3Flows);
         return new BenchReport(environment, run, Summarizer.Summarize(cases, measurements), measurements, errors, notes);
     }
 

@@ -325,10 +325,12 @@ public sealed class NodeAgent : IDisposable
         if (!_site.Subnet.Contains(dst.Address))
         {
             // Source port 0: the router takes the connection's own port, which is what the program's getsockname shows.
-            return nonBlocking || _routerLan.AddressFamily != AddressFamily.InterNetwork || _cluster.SiteForAddress(dst.Address) is null
+            // A non-blocking connect must not wait for the whole path (a WAN round trip and the far side's set-up):
+            // its header asks the router for no reply, so the shim returns once the header is sent.
+            return _routerLan.AddressFamily != AddressFamily.InterNetwork || _cluster.SiteForAddress(dst.Address) is null
                 ? new ShimResponse(Errno.EOpNotSupp, default)
                 : new ShimResponse(0, new VirtualEndpoint(IPv4.ToUInt32(_routerLan.Address), (ushort)_routerLan.Port),
-                    Data: new LegHeader(LegKind.TcpStream, 0, Guid.NewGuid(), new VirtualEndpoint(state.Vip, 0), dst,
+                    Data: new LegHeader(LegKind.TcpStream, nonBlocking ? LegFlags.NoReply : (ushort)0, Guid.NewGuid(), new VirtualEndpoint(state.Vip, 0), dst,
                         DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), state.SessionId).ToBytes(state.Key));
         }
 

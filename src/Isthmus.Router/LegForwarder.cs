@@ -102,12 +102,19 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
             return;
         }
 
+        // A program's non-blocking connect (its shim sent the header on the program's socket): no reply, ever; a
+        // failure resets the connection. Read before authentication, so a refused header gets no reply either.
+        var noReply = source == LegSource.Lan && header.Kind == LegKind.TcpStream && (header.Flags & LegFlags.NoReply) != 0;
         var refusal = Authenticate(header, raw, source, tlsPeerSite);
         if (refusal is not null)
         {
             context.Metrics.LegRefused();
             _offenders.Warning("Refused leg {Stream} {Src} -> {Dst} from {Remote}: {Reason}", header.StreamId, header.Source, header.Destination, inbound.RemoteDescription, refusal);
-            await LegConnector.TryReplyAsync(inbound, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
+            if (!noReply)
+            {
+                await LegConnector.TryReplyAsync(inbound, LegStatus.AuthenticationFailed, cancellationToken).ConfigureAwait(false);
+            }
+
             inbound.Abort();
             return;
         }
@@ -137,8 +144,7 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         if (Domains?.CheckStream(header) is not null)
         {
             // EHOSTUNREACH to the program: a node outside its domains looks like a VIP nobody holds.
-            await LegConnector.TryReplyAsync(inbound, LegStatus.HostUnreachable, cancellationToken).ConfigureAwait(false);
-            await inbound.DisposeAsync().ConfigureAwait(false);
+            await RefuseAsync(inbound, LegStatus.HostUnreachable, noReply, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -149,14 +155,16 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         {
             context.Metrics.StreamFailed();
             logger.LogInformation("Stream {Stream} {Src} -> {Dst} not opened: {Status} ({Detail})", header.StreamId, header.Source, header.Destination, dial.Status, dial.Detail);
-            await LegConnector.TryReplyAsync(inbound, dial.Status, cancellationToken).ConfigureAwait(false);
-            await inbound.DisposeAsync().ConfigureAwait(false);
+            await RefuseAsync(inbound, dial.Status, noReply, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         try
         {
-            await LegConnector.ReplyAsync(inbound.Stream, LegStatus.Ok, cancellationToken).ConfigureAwait(false);
+            if (!noReply)
+            {
+                await LegConnector.ReplyAsync(inbound.Stream, LegStatus.Ok, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is IOException or SocketException)
         {
@@ -183,6 +191,19 @@ internal sealed class LegForwarder(RouterContext context, ILogger logger)
         var result = await StreamRelay.RunAsync(inbound, dial.Endpoint, cancellationToken).ConfigureAwait(false);
         context.Metrics.Relayed(result.BytesAToB + result.BytesBToA);
         logger.LogDebug("Stream {Stream} closed: {Up} B up, {Down} B down{Failed}", header.StreamId, result.BytesAToB, result.BytesBToA, result.Failed ? ", reset" : "");
+    }
+
+    /// <summary>The stream cannot open: the status as the leg reply, or, where no reply may be sent, a reset.</summary>
+    private static async Task RefuseAsync(RelayEndpoint inbound, LegStatus status, bool noReply, CancellationToken cancellationToken)
+    {
+        if (noReply)
+        {
+            inbound.Abort();
+            return;
+        }
+
+        await LegConnector.TryReplyAsync(inbound, status, cancellationToken).ConfigureAwait(false);
+        await inbound.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>Null if the leg may pass; otherwise why not.</summary>

@@ -15,7 +15,7 @@ public sealed record EnvironmentInfo(string Date, string Kernel, int Cores, stri
 
 public sealed record RunInfo(IReadOnlyList<string> Cases, IReadOnlyList<string> Tools, int Rounds, double DurationSeconds, bool Quick,
     IReadOnlyList<string> Iperf3Sizes, string? WanRate, string? WanDelay, string TopologyPrefix,
-    int IdleConnections);
+    int IdleConnections, int Iperf3Flows);
 
 public sealed record CaseSummary(string Case, string Description, string? Reference, IReadOnlyList<MetricSummary> Metrics);
 

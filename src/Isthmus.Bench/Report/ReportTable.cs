@@ -18,7 +18,7 @@ public static class ReportTable
         console.MarkupLine($"{r.Rounds} interleaved round(s), {r.DurationSeconds.ToString("0.##", CultureInfo.InvariantCulture)} s per timed run{(r.Quick ? ", quick" : "")}"
             + $"{(r.WanRate is null ? "" : $", WAN tbf {Markup.Escape(r.WanRate)}")}; cells: median (ratio to native reference) ±spread");
 
-        var throughput = new Table().Title("iperf3 throughput by write size, Gbit/s").AddColumn("case").AddColumn("vs");
+        var throughput = new Table().Title(r.Iperf3Flows > 1 ? $"iperf3 throughput by write size, {r.Iperf3Flows} parallel flows summed, Gbit/s" : "iperf3 throughput by write size, Gbit/s").AddColumn("case").AddColumn("vs");
         foreach (var size in r.Iperf3Sizes)
         {
             throughput.AddColumn(new TableColumn(size == "def" ? "default" : $"-l {size}").RightAligned());

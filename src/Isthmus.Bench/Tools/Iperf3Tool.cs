@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace Isthmus.Bench.Tools;
 
-/// <summary>iperf3 TCP throughput by write size (-l), one flow, from iperf3's own JSON (bytes received).</summary>
+/// <summary>iperf3 TCP throughput by write size (-l), one flow or <c>--parallel</c> flows (-P, summed), from iperf3's own JSON (bytes received).</summary>
 public sealed class Iperf3Tool : BenchTool
 {
     public const string ToolName = "iperf3";
@@ -27,6 +27,11 @@ public sealed class Iperf3Tool : BenchTool
             foreach (var size in run.Settings.Iperf3Sizes)
             {
                 var args = new List<string> { "-c", run.Case.Target, "-p", port, "-t", run.Settings.Duration.ToString("0.##", CultureInfo.InvariantCulture), "-J", "--connect-timeout", "10000" };
+                if (run.Settings.Iperf3Flows > 1)
+                {
+                    args.AddRange(["-P", run.Settings.Iperf3Flows.ToString(CultureInfo.InvariantCulture)]);
+                }
+
                 if (size != "def")
                 {
                     args.AddRange(["-l", size]);

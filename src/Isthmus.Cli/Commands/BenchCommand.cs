@@ -28,6 +28,7 @@ internal static partial class BenchCommand
         var sizes = new Option<string?>("--sizes") { Description = "Comma-separated iperf3 write sizes in bytes, 'def' for iperf3's default (default: def,100,1024,8192,65536)." };
         var idle = new Option<int?>("--idle-connections") { Description = "Connections the idle tool opens and holds while it reads the relays' memory (default 2000, with --quick 200; the scale target is 10000)." };
         var idleHold = new Option<double?>("--idle-hold") { Description = "Seconds the idle tool keeps its connections open after measuring, to inspect the relays (e.g. dotnet-gcdump, /proc) by hand (default 0)." };
+        var parallel = new Option<int?>("--parallel") { Description = "Parallel TCP flows per iperf3 run (iperf3 -P); the figure is their sum (default 1)." };
         var wanRate = new Option<string?>("--wan-rate") { Description = "Cap both WAN directions with tbf at this tc rate, e.g. 1gbit or 500mbit." };
         var wanDelay = new Option<string?>("--wan-delay") { Description = "Emulated one-way delay of each Isthmus router's WAN sends, e.g. 2.5ms (the routers' --wan-emulation; native and other tools are not delayed)." };
         var json = new Option<string?>("--json") { Description = "Write the full report (environment, summaries, every figure) as JSON to FILE." };
@@ -35,7 +36,7 @@ internal static partial class BenchCommand
         var keep = new Option<bool>("--keep") { Description = "Keep the work directory (logs of every process, cluster directories) afterwards." };
         var command = new Command("bench", "Measure Isthmus against native and against peers (socat, ssh -L, OpenVPN, wireguard-go, Nebula) in network namespaces; needs root.")
         {
-            cases, tools, rounds, duration, quick, sizes, idle, idleHold, wanRate, wanDelay, json, plots, keep,
+            cases, tools, rounds, duration, quick, sizes, parallel, idle, idleHold, wanRate, wanDelay, json, plots, keep,
         };
         command.SetAction(async (result, ct) =>
         {
@@ -49,6 +50,7 @@ internal static partial class BenchCommand
                 Quick = isQuick,
                 Iperf3Sizes = Sizes(result.GetValue(sizes), isQuick),
                 IdleHold = result.GetValue(idleHold) is { } hold ? Positive(hold, "--idle-hold", 3600) : 0,
+                Iperf3Flows = Positive(result.GetValue(parallel) ?? 1, "--parallel", 128),
                 IdleConnections = Positive(result.GetValue(idle) ?? (isQuick ? 200 : 2000), "--idle-connections", 100_000),
                 WanRate = Rate(result.GetValue(wanRate)),
                 WanDelay = Delay(result.GetValue(wanDelay)),

@@ -113,10 +113,52 @@ public sealed class BenchCommandTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The idle tool through Isthmus and ssh -L (both hold connections in long-lived relay processes), with iperf3 in
+    /// two parallel flows alongside: every connection opened and echoed (else the tool reports an error), relay
+    /// memory and bytes per connection positive, the routers' RSS for Isthmus only; socat and the natives have no
+    /// idle figures (a process per connection; no relay).
+    /// </summary>
+    [Fact]
+    public async Task IdleConnections_ReportRelayMemoryPerConnection_AndParallelFlowsAreSummed()
+    {
+        var json = Path.Combine(Directory.CreateTempSubdirectory("isthmus-bench-test-").FullName, "bench.json");
+        try
+        {
+            var result = await TestShell.RunAsync(IsthmusPaths.Isthmus,
+                ["bench", "--quick", "--duration", "1", "--sizes", "def", "--parallel", "2", "--idle-connections", "100", "--cases", "native-gw,isthmus-inter,socat,ssh-aes",
+                    "--tools", "iperf3,idle", "--json", json], TimeSpan.FromMinutes(4));
+            output.WriteLine(result.StandardError);
+            Assert.Equal(0, result.ExitCode);
+            var report = ReportJson.Read(json);
+            Assert.Empty(report.Errors);
+            Assert.Equal(100, report.Run.IdleConnections);
+            Assert.Equal(2, report.Run.Iperf3Flows);
+            Assert.Contains("2 parallel flows summed", result.StandardOutput, StringComparison.Ordinal);
+            Assert.Contains("100 idle connections held open", result.StandardOutput, StringComparison.Ordinal);
+            double Figure(string c, string metric) => report.Cases.Single(x => x.Case == c).Metrics.SingleOrDefault(m => m.Metric == metric)?.Median ?? double.NaN;
+            foreach (var c in new[] { "isthmus-inter", "ssh-aes" })
+            {
+                Assert.True(Figure(c, "idle relay memory") > 0, $"{c}: relay memory {Figure(c, "idle relay memory")}");
+                Assert.True(Figure(c, "idle bytes/conn") > 0, $"{c}: bytes per connection {Figure(c, "idle bytes/conn")}");
+                Assert.True(Figure(c, "iperf3 def") > 0, $"{c}: iperf3 {Figure(c, "iperf3 def")}");
+            }
+
+            Assert.True(Figure("isthmus-inter", "idle router RSS") > 10, $"router RSS {Figure("isthmus-inter", "idle router RSS")} MiB");
+            Assert.True(double.IsNaN(Figure("ssh-aes", "idle router RSS")));
+            Assert.True(double.IsNaN(Figure("socat", "idle relay memory")));
+            Assert.True(double.IsNaN(Figure("native-gw", "idle relay memory")));
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(json)!, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task BadArguments_ExitTwo_WithOneLine()
     {
-        foreach (var args in new[] { new[] { "bench", "--cases", "nosuch" }, ["bench", "--wan-rate", "fast"], ["bench", "--rounds", "0"], ["bench", "--sizes", "huge"] })
+        foreach (var args in new[] { new[] { "bench", "--cases", "nosuch" }, ["bench", "--wan-rate", "fast"], ["bench", "--rounds", "0"], ["bench", "--sizes", "huge"], ["bench", "--parallel", "0"], ["bench", "--idle-connections", "0"] })
         {
             var r = await TestShell.RunAsync(IsthmusPaths.Isthmus, args);
             Assert.Equal(2, r.ExitCode);

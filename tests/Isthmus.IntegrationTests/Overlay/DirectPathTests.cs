@@ -91,10 +91,30 @@ public sealed partial class DirectPathTests(ITestOutputHelper output)
             Assert.StartsWith($"ACCEPTED peer={a1}:{crossClient.Groups[2].Value} local={b1}:7600", crossAccepted, StringComparison.Ordinal);
             Assert.Contains(cluster.Agents["b1"].StandardErrorLines, l => l.Contains("Direct stream", StringComparison.Ordinal) && l.Contains($"-> {b1}:7600", StringComparison.Ordinal));
             Assert.DoesNotContain(cluster.Agents["b1"].StandardErrorLines, l => l.Contains(" B in, ", StringComparison.Ordinal));
+
+            // A non-blocking connect to another site goes straight to router a too: its header asks for no leg reply
+            // (the connect returns once the header is sent, not after the whole path), bytes equal both ways, neither
+            // agent relays, and the server sees the client's VIP and port.
+            var crossNonBlocking = await EchoAsync(cluster, "a1", b1, "nonblocking");
+            Assert.Equal(clientRelaysBefore, ClientRelays());
+            var crossClient2 = ConnectedRegex().Match(crossNonBlocking.Connected);
+            Assert.True(crossClient2.Success, crossNonBlocking.Connected);
+            Assert.Equal($"{b1}:7600", crossClient2.Groups[3].Value);
+            await servers[2].WaitForLineAsync(l => servers[2].StandardOutputLines.Count(x => x.StartsWith("ACCEPTED", StringComparison.Ordinal)) >= 2, Timeout);
+            Assert.StartsWith($"ACCEPTED peer={a1}:{crossClient2.Groups[2].Value} local={b1}:7600",
+                servers[2].StandardOutputLines.Where(x => x.StartsWith("ACCEPTED", StringComparison.Ordinal)).ElementAt(1), StringComparison.Ordinal);
+            Assert.DoesNotContain(cluster.Agents["b1"].StandardErrorLines, l => l.Contains(" B in, ", StringComparison.Ordinal));
+
+            // Nothing listens on b1:7601: a non-blocking connect completes (as through the agent) and the stream is
+            // then reset, the one way a connected socket can learn of a failure further on.
+            var crossRefused = await cluster.RunProgramAsync("a1", Timeout, "/usr/bin/python3", Probe, "echo", b1, "7601", "16", "nonblocking");
+            // (EPIPE if the reset arrives before the probe's first send.)
+            Assert.Matches("^ERROR errno=(ECONNRESET|EPIPE)$", crossRefused.StandardOutput.Trim().Split('\n').Last());
+
             metrics = await cluster.ScrapeRouterMetricsAsync("a");
             Assert.Equal(3, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_grants_total"));
             Assert.Equal(2, OverlayCluster.MetricValue(metrics, "isthmus_router_direct_refused_total"));
-            Assert.Equal(1, OverlayCluster.MetricValue(metrics, "isthmus_router_streams_opened_total"));
+            Assert.Equal(2, OverlayCluster.MetricValue(metrics, "isthmus_router_streams_opened_total"));
         });
     }
 
