@@ -316,7 +316,10 @@ public sealed class NodeAgent : IDisposable
     /// </summary>
     private async Task<ShimResponse> GrantDirectAsync(VirtualEndpoint dst, bool nonBlocking, CancellationToken cancellationToken)
     {
-        var state = _routerLink.Current;
+        // The session of the router as it is now: after the router restarted, wait for the re-enrolment (as a connect
+        // through this agent does), so that the header is keyed for a session the router knows. A non-blocking
+        // connect's header gets no reply, so a refused one would reach the program as a reset.
+        var state = _routerLink.Current is null ? null : await _routerLink.EnrolledAsync(EnrolmentWait, cancellationToken).ConfigureAwait(false);
         if (state is null || _routerLink.Revoked || dst.Address == state.Vip)
         {
             return new ShimResponse(Errno.EOpNotSupp, default);

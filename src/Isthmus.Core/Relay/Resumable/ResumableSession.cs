@@ -18,6 +18,13 @@ public sealed class ResumableSession
     /// <summary>One read from the program: 128 KiB buffers including the frame header's spare bytes.</summary>
     private const int ReadSize = StreamRelay.BufferSize - ResumableFrame.HeaderSize;
 
+    /// <summary>
+    /// After our program's connection failed, how long the writer may keep sending what was read from it before the
+    /// failure (a server's last reply before it closed; the reset came when more data reached its closed socket).
+    /// Reading such a socket returns its queued bytes and then the error at once, so this is only a bound.
+    /// </summary>
+    private static readonly TimeSpan LocalResetDrain = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Short reads are copied into a right-sized buffer, so interactive streams hold little memory.</summary>
     private const int SmallCopy = 16 * 1024;
 
@@ -33,6 +40,8 @@ public sealed class ResumableSession
     private long _lastAckSent;
     private volatile bool _inboundFin;
     private volatile bool _localReset;
+    private long _localResetAt;
+    private volatile bool _lanReadEnded;
     private SessionEnd? _forcedEnd;
     private Offer? _offer;
     private RelayEndpoint? _currentLeg;
@@ -419,7 +428,9 @@ public sealed class ResumableSession
         {
             while (true)
             {
-                if (_localReset)
+                // A reset goes after what our program sent before its connection failed, as TCP delivers a peer's last
+                // bytes and FIN before its reset.
+                if (_localReset && ((_lanReadEnded && !_out.TryGet(position, out _)) || Stopwatch.GetElapsedTime(Interlocked.Read(ref _localResetAt)) >= LocalResetDrain))
                 {
                     ResumableFrame.WriteHeader(control, ResumableFrameType.Reset, 0);
                     await stream.WriteAsync(control.AsMemory(0, ResumableFrame.HeaderSize), cancellationToken).ConfigureAwait(false);
@@ -494,13 +505,13 @@ public sealed class ResumableSession
                     continue;
                 }
 
-                if (finReceived && received == lastAck && _out.FinAcked)
+                if (finReceived && received == lastAck && _out.FinAcked && !_localReset)
                 {
                     await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
                     return new LegOutcome(SessionEnd.Completed, "completed");
                 }
 
-                var wait = received != lastAck ? _options.AckDelay : keepalive - Stopwatch.GetElapsedTime(lastSend);
+                var wait = _localReset ? TimeSpan.FromMilliseconds(10) : received != lastAck ? _options.AckDelay : keepalive - Stopwatch.GetElapsedTime(lastSend);
                 var woke = await _writerWake.WaitAsync(wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait, cancellationToken).ConfigureAwait(false);
                 if (!woke && Stopwatch.GetElapsedTime(lastSend) >= keepalive)
                 {
@@ -585,10 +596,21 @@ public sealed class ResumableSession
                 MarkLocalReset();
             }
         }
+        finally
+        {
+            // The writer may now send its reset: everything our program sent before its connection failed is queued.
+            _lanReadEnded = true;
+            Signal(_writerWake);
+        }
     }
 
     private void MarkLocalReset()
     {
+        if (!_localReset)
+        {
+            Interlocked.Exchange(ref _localResetAt, Stopwatch.GetTimestamp());
+        }
+
         _localReset = true;
         Signal(_writerWake);
         Signal(_offered);
