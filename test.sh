@@ -15,6 +15,29 @@ for project in tests/Isthmus.Core.Tests tests/Isthmus.Router.Tests tests/Isthmus
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 done
 
+# The NativeAOT build (what `dotnet publish` makes and `isthmus up` ships): publish it and run the router and
+# agent tests against it, so a change that AOT cannot compile, or that breaks only without the JIT, fails here.
+aot_tests() {
+    local out rc
+    out=$(mktemp -d)
+    echo "== NativeAOT: dotnet publish, then WanTrunkTests and ApplicationTests against the published isthmus"
+    if ! dotnet publish src/Isthmus.Cli -c "$config" -nologo -clp:ErrorsOnly -o "$out"; then
+        echo "  Failed NativeAOT publish" | tee -a "$log"
+        rm -rf "$out"
+        return 1
+    fi
+    ISTHMUS_TEST_BIN_DIR=$out dotnet test tests/Isthmus.IntegrationTests -c "$config" --no-build -nologo \
+        --logger "console;verbosity=normal" --filter "FullyQualifiedName~WanTrunkTests|FullyQualifiedName~ApplicationTests" 2>&1 | tee -a "$log"
+    rc=${PIPESTATUS[0]}
+    rm -rf "$out"
+    return "$rc"
+}
+
+# Only in a full run: arguments (a --filter) are meant for the JIT runs above.
+if [ "$#" -eq 0 ]; then
+    aot_tests || status=1
+fi
+
 passed=$(grep -Eo 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 failed=$(grep -Eo 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
 skipped=$(grep -Eo 'Skipped: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')

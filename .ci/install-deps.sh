@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests need (network namespaces, ping, iperf3,
-# redis, ssh, netcat, a C compiler for the native pieces, for the HPC tests memcached with
+# redis, ssh, netcat, a C compiler for the native pieces, clang, lld and zlib headers for the NativeAOT
+# publish, for the HPC tests memcached with
 # libmemcached's tools, Open MPI with NetPIPE, Slurm with munge, and busybox-static and Go for the
 # static programs of the seccomp-mode tests, socat and NetPIPE (netpipe-tcp) for the isthmus bench
 # smoke test, and Son of Grid Engine for the sge site scheduler). Idempotent: does nothing when every package is already installed, otherwise runs
@@ -14,6 +15,7 @@ packages=(
     openssh-server openssh-client
     python3 netcat-openbsd procps psmisc curl util-linux
     gcc make
+    clang lld zlib1g-dev
     memcached libmemcached-tools
     openmpi-bin netpipe-openmpi
     slurm-wlm slurmctld slurmd slurm-client munge

@@ -1,8 +1,15 @@
 namespace Isthmus.IntegrationTests.Overlay;
 
-/// <summary>Where the built <c>isthmus</c> executable and the native programs of this build are.</summary>
+/// <summary>
+/// Where the built <c>isthmus</c> executable and the native programs of this build are: this build's
+/// src/Isthmus.Cli output, or the directory named by <see cref="DirectoryVariable"/> (a published build, e.g.
+/// the NativeAOT one, which has the same layout: <c>isthmus</c> and <c>native/</c> beside it).
+/// </summary>
 public static class IsthmusPaths
 {
+    /// <summary>Environment variable that points the tests at another directory holding <c>isthmus</c>.</summary>
+    public const string DirectoryVariable = "ISTHMUS_TEST_BIN_DIR";
+
     private static readonly Lazy<string> CliDirectory = new(Find);
 
     public static string Isthmus => Path.Combine(CliDirectory.Value, "isthmus");
@@ -11,6 +18,12 @@ public static class IsthmusPaths
 
     private static string Find()
     {
+        if (Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } published)
+        {
+            return File.Exists(Path.Combine(published, "isthmus")) ? Path.GetFullPath(published)
+                : throw new InvalidOperationException($"{DirectoryVariable}={published} holds no isthmus executable");
+        }
+
         // tests/Isthmus.IntegrationTests/bin/<Configuration>/net10.0/ → src/Isthmus.Cli/bin/<Configuration>/net10.0/
         var testBin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
         var framework = testBin.Name;
