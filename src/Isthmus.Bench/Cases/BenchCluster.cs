@@ -56,7 +56,7 @@ public sealed class BenchCluster(string name, bool wanEncryption, int routerPort
 
         foreach (var (node, site) in new[] { ("a1", "a"), ("a2", "a"), ("b1", "b") })
         {
-            var agent = context.Start($"{name}-agent-{node}", node, isthmus, ["node", _directory, "--site", site, "--name", node, "--log-level", "Warning"], Environment);
+            var agent = context.Start($"{name}-agent-{node}", node, isthmus, ["node", _directory, "--site", site, "--name", node, "--log-level", "Information"], Environment);
             _processes["agent-" + node] = agent;
             var line = await agent.WaitForLineAsync(l => l.StartsWith(node + " ", StringComparison.Ordinal), StartTimeout, cancellationToken).ConfigureAwait(false);
             _vips[node] = line.Split(' ')[1];
