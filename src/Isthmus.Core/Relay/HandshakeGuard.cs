@@ -7,7 +7,11 @@ namespace Isthmus.Core.Relay;
 /// enrolment), in count and in time. Every accepted connection is admitted; if <see cref="MaxPending"/> are
 /// already waiting, the oldest is shut down to make room, so a flood of half-open connections costs the
 /// flooder its own oldest connections rather than locking out a legitimate peer, whose handshake takes
-/// milliseconds. A connection still pending after <see cref="Deadline"/> (one deadline for the whole
+/// milliseconds. But only once that oldest has waited <see cref="EvictableAfter"/>: a legitimate burst (a
+/// program opening a thousand connections at once, each a non-blocking connect whose header is already sent)
+/// can outrun a loaded router's handshakes for a moment, and shutting those down would break connections
+/// their programs already consider open. A burst may go past <see cref="MaxPending"/> up to
+/// <see cref="BurstFactor"/> times it; beyond that the oldest goes, however young. A connection still pending after <see cref="Deadline"/> (one deadline for the whole
 /// handshake, not per byte: a slow-loris sender trickling one byte a second gains nothing) is shut down too.
 /// Shutting down (not disposing) makes the handler's pending read end with end-of-stream, so the handler
 /// logs and closes as for any truncated handshake, and nothing races a disposed socket.
@@ -20,6 +24,9 @@ public sealed class HandshakeGuard : IDisposable
     private readonly ITimer _sweeper;
     private long _timedOut;
     private long _evicted;
+
+    /// <summary>How far past <see cref="MaxPending"/> a burst of connections younger than <see cref="EvictableAfter"/> may go.</summary>
+    public const int BurstFactor = 8;
 
     /// <param name="maxPending">Connections of this listener allowed to be in their handshake at once.</param>
     /// <param name="deadline">How long a connection may take from accept to authenticated.</param>
@@ -34,6 +41,9 @@ public sealed class HandshakeGuard : IDisposable
     }
 
     public int MaxPending { get; }
+
+    /// <summary>How long a pending connection must have waited before a newer one may push it out (a tenth of the deadline).</summary>
+    public TimeSpan EvictableAfter => Deadline / 10;
 
     public TimeSpan Deadline { get; }
 
@@ -65,8 +75,12 @@ public sealed class HandshakeGuard : IDisposable
         {
             if (_pending.Count >= MaxPending)
             {
-                evict = _pending.First!.Value;
-                Unlink(evict);
+                var oldest = _pending.First!.Value;
+                if (_pending.Count >= MaxPending * BurstFactor || _time.GetElapsedTime(oldest.AdmittedAt) >= EvictableAfter)
+                {
+                    evict = oldest;
+                    Unlink(evict);
+                }
             }
 
             pending.Node = _pending.AddLast(pending);

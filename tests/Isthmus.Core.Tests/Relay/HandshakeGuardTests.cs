@@ -12,7 +12,8 @@ public sealed class HandshakeGuardTests
     [Fact]
     public async Task A_full_guard_shuts_down_the_oldest_pending_connection()
     {
-        using var guard = new HandshakeGuard(maxPending: 2, deadline: TimeSpan.FromHours(1), new FakeTimeProvider());
+        var time = new FakeTimeProvider();
+        using var guard = new HandshakeGuard(maxPending: 2, deadline: TimeSpan.FromHours(1), time);
         var pairs = new List<(Socket Outer, Socket Inner)>();
         try
         {
@@ -23,6 +24,7 @@ public sealed class HandshakeGuardTests
 
             var first = guard.Admit(pairs[0].Inner);
             using var second = guard.Admit(pairs[1].Inner);
+            time.Advance(guard.EvictableAfter);
             using var third = guard.Admit(pairs[2].Inner);
 
             Assert.True(first.WasShutDown);
@@ -36,6 +38,38 @@ public sealed class HandshakeGuardTests
         }
         finally
         {
+            foreach (var (outer, inner) in pairs)
+            {
+                outer.Dispose();
+                inner.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_burst_of_young_connections_passes_the_limit_up_to_the_burst_bound_then_the_oldest_goes()
+    {
+        using var guard = new HandshakeGuard(maxPending: 2, deadline: TimeSpan.FromHours(1), new FakeTimeProvider());
+        var count = (2 * HandshakeGuard.BurstFactor) + 1;
+        var pairs = new List<(Socket Outer, Socket Inner)>();
+        var admitted = new List<PendingHandshake>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                pairs.Add(await LoopbackSockets.PairAsync());
+                admitted.Add(guard.Admit(pairs[i].Inner));
+            }
+
+            // No time passed: the first 2 x BurstFactor stay, the one past the bound pushed out the oldest.
+            Assert.Equal(1, guard.Evicted);
+            Assert.True(admitted[0].WasShutDown);
+            Assert.All(admitted.Skip(1), p => Assert.False(p.WasShutDown));
+            Assert.Equal(2 * HandshakeGuard.BurstFactor, guard.Pending);
+        }
+        finally
+        {
+            admitted.ForEach(p => p.Dispose());
             foreach (var (outer, inner) in pairs)
             {
                 outer.Dispose();
