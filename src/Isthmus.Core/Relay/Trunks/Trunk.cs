@@ -108,9 +108,12 @@ public sealed class Trunk : IAsyncDisposable
 
             stream = new TrunkStream(this, ++_lastId, Options.InitialWindow, open: true);
             _streams.Add(stream.Id, stream);
+            // Queued for the writer under the same lock that gave it its id: the server requires Opens in id order
+            // (a lower id after a higher one is a protocol error that kills the trunk), and two threads opening at
+            // once could otherwise queue their streams the other way round. The writer's queue keeps the order.
+            _writer.Schedule(stream);
         }
 
-        _writer.Schedule(stream);
         return ValueTask.FromResult(stream);
     }
 

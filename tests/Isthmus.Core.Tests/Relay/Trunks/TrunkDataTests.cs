@@ -72,6 +72,47 @@ public sealed class TrunkDataTests
         Assert.Equal(0, pair.Server.StreamCount);
     }
 
+    /// <summary>
+    /// Opens from many threads at once (a burst of connections): every Open reaches the server in id order (a
+    /// lower id after a higher one kills the trunk), so every stream is accepted and the trunk lives. This once
+    /// killed trunks in CI under load: an id was taken, then another thread's stream was queued first.
+    /// </summary>
+    [Fact]
+    public async Task ConcurrentOpens_FromManyThreads_AreAllAccepted_AndTheTrunkLives()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var pair = await TrunkPair.StartAsync();
+        const int threads = 8, perThread = 500;
+        var accepted = Task.Run(async () =>
+        {
+            var ids = new List<uint>();
+            for (var i = 0; i < threads * perThread; i++)
+            {
+                ids.Add((await pair.Server.AcceptAsync(timeout.Token)).Id);
+            }
+
+            return ids;
+        });
+        using var start = new Barrier(threads);
+        var openers = Enumerable.Range(0, threads).Select(_ => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait(timeout.Token);
+            var opened = new List<uint>();
+            for (var i = 0; i < perThread; i++)
+            {
+                opened.Add(pair.Client.OpenAsync(timeout.Token).AsTask().GetAwaiter().GetResult().Id);
+            }
+
+            return opened;
+        }, timeout.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToList();
+
+        var openedIds = (await Task.WhenAll(openers)).SelectMany(x => x).Order().ToList();
+        var acceptedIds = await accepted;
+        Assert.Equal(openedIds, acceptedIds.Order());
+        Assert.Equal(acceptedIds.Order(), acceptedIds); // in id order, as the protocol requires
+        Assert.True(pair.Client.IsAlive && pair.Server.IsAlive);
+    }
+
     [Fact]
     public async Task HalfClose_EachFinArrivesAfterAllBytes_AndTheOtherDirectionKeepsWorking()
     {
