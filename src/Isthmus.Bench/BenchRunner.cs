@@ -20,7 +20,10 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
         var measurements = new List<Measurement>();
         var cases = BenchCatalog.CreateCases(settings.Cases).Where(c => Available(c.Name, c.Requires, notes)).ToList();
         var tools = BenchCatalog.CreateTools(settings.Tools).Where(t => Available(t.Name, t.Requires, notes)).ToList();
-        RaiseOpenFileLimit(notes);
+        if (tools.Any(t => t.Name == IdleTool.ToolName))
+        {
+            RaiseOpenFileLimit(notes);
+        }
         var environment = DescribeEnvironment();
         log($"{environment.Date}: kernel {environment.Kernel}, {environment.Cores} cores ({environment.Cpu}), load {environment.LoadAverage}");
         var work = Directory.CreateTempSubdirectory("isthmus-bench-").FullName;
@@ -143,8 +146,10 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
     }
 
     /// <summary>
-    /// Every program of the run inherits the bench's descriptor limit. The idle tool's agents hold two sockets per
-    /// connection, more than a login's usual hard limit: as root, raise it for the whole run.
+    /// Every program of the run inherits the bench's descriptor limit. The idle tool's client and server hold a
+    /// socket per connection each, and so does each router on the path (and an agent that relays a program
+    /// without the shim): more than a login's usual limit. Raise the soft limit as far as this process may (as
+    /// root, beyond the hard limit too, unless a container forbids it), and say so when it stays short.
     /// </summary>
     private void RaiseOpenFileLimit(List<string> notes)
     {
@@ -155,9 +160,18 @@ public sealed class BenchRunner(BenchSettings settings, Action<string> log)
         }
 
         var raised = new Isthmus.Core.Native.RLimit { Current = Math.Max(Wanted, limit.Maximum), Maximum = Math.Max(Wanted, limit.Maximum) };
-        if (Isthmus.Core.Native.Libc.SetRLimit(Isthmus.Core.Native.Libc.RLimitNoFile, raised) != 0)
+        if (Isthmus.Core.Native.Libc.SetRLimit(Isthmus.Core.Native.Libc.RLimitNoFile, raised) == 0)
         {
-            var note = $"open-file limit stays {limit.Current} (setrlimit: errno {Marshal.GetLastPInvokeError()}); the idle tool may run out of descriptors";
+            return;
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        var toHard = new Isthmus.Core.Native.RLimit { Current = limit.Maximum, Maximum = limit.Maximum };
+        var current = limit.Maximum > limit.Current && Isthmus.Core.Native.Libc.SetRLimit(Isthmus.Core.Native.Libc.RLimitNoFile, toHard) == 0 ? limit.Maximum : limit.Current;
+        var needed = (ulong)settings.IdleConnections + 1000;
+        if (current < needed)
+        {
+            var note = $"open-file limit {current} (raising it further failed: errno {errno}); {settings.IdleConnections} idle connections may run out of descriptors";
             notes.Add(note);
             log(note);
         }
