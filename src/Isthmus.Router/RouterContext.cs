@@ -84,9 +84,8 @@ public sealed class RouterContext
 
         var peerName = TlsEndpoints.RouterName(site.Name, Cluster.Cluster.Name);
         var validator = ValidatorFor(peerName, logger);
-        return emulator is null
-            ? async (socket, ct) => await TlsEndpoints.ClientAsync(socket, peerName, Identity, validator, ct).ConfigureAwait(false)
-            : async (socket, ct) => await TlsEndpoints.ClientAsync(emulator.Wrap(socket), peerName, Identity, validator, ct).ConfigureAwait(false);
+        return async (socket, ct) => await TlsEndpoints.WanClientAsync(emulator?.Wrap(socket) ?? new System.Net.Sockets.NetworkStream(socket, ownsSocket: false),
+            peerName, Identity, validator, ct).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -198,7 +198,10 @@ public sealed class SiteRouter
         deadline.CancelAfter(_context.HeaderTimeout);
         try
         {
-            return inner is null
+            // A peer router's connection (it presents a certificate) carries bulk data: batch its TLS records.
+            return requireClientCertificate
+                ? await TlsEndpoints.WanServerAsync(inner ?? new NetworkStream(socket, ownsSocket: false), _context.Identity, validate, deadline.Token).ConfigureAwait(false)
+                : inner is null
                 ? await TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false)
                 : await TlsEndpoints.ServerAsync(inner, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false);
         }

@@ -12,6 +12,43 @@ public static class TlsEndpoints
 {
     public static string RouterName(string site, string cluster) => ClusterCa.RouterDnsName(site, cluster);
 
+    /// <summary>
+    /// A router's TLS server for a connection from a peer router (WAN legs, trunks, peer links): records are
+    /// batched into large socket reads and writes (<see cref="WanTlsStream"/>).
+    /// </summary>
+    public static async Task<SslStream> WanServerAsync(Stream inner, SslStreamCertificateContext identity,
+        RemoteCertificateValidationCallback validateClient, CancellationToken cancellationToken)
+    {
+        var tls = new WanTlsStream(new RecordBatchingStream(inner));
+        try
+        {
+            await tls.AuthenticateAsServerAsync(ClusterTls.ServerOptions(identity, requireClientCertificate: true, validateClient), cancellationToken).ConfigureAwait(false);
+            return tls;
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>A router's TLS client to a peer router, with records batched like <see cref="WanServerAsync"/>.</summary>
+    public static async Task<SslStream> WanClientAsync(Stream inner, string targetHost, SslStreamCertificateContext? identity,
+        RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken)
+    {
+        var tls = new WanTlsStream(new RecordBatchingStream(inner));
+        try
+        {
+            await tls.AuthenticateAsClientAsync(ClusterTls.ClientOptions(identity, targetHost, validateServer), cancellationToken).ConfigureAwait(false);
+            return tls;
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     public static Task<SslStream> ServerAsync(Socket socket, SslStreamCertificateContext identity, bool requireClientCertificate,
         RemoteCertificateValidationCallback? validateClient, CancellationToken cancellationToken) =>
         ServerAsync(new NetworkStream(socket, ownsSocket: false), identity, requireClientCertificate, validateClient, cancellationToken);
