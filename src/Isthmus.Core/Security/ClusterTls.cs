@@ -12,12 +12,24 @@ namespace Isthmus.Core.Security;
 /// </summary>
 public static class ClusterTls
 {
+    /// <summary>
+    /// AES-128-GCM first (then AES-256-GCM, ChaCha20-Poly1305 for peers without AES instructions): 16 % faster
+    /// than OpenSSL's default AES-256-GCM here (4.9 against 4.2 GB/s at 16 KiB, `openssl speed`), and what the
+    /// SSH tunnel we are measured against uses (aes128-gcm).
+    /// </summary>
+    private static readonly CipherSuitesPolicy Ciphers = new([
+        TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+        TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+    ]);
+
     /// <summary>Server options from a prepared identity (routers build it once, not per connection).</summary>
     public static SslServerAuthenticationOptions ServerOptions(SslStreamCertificateContext identity, bool requireClientCertificate,
         RemoteCertificateValidationCallback? validateClient) => new()
         {
             ServerCertificateContext = identity,
             EnabledSslProtocols = SslProtocols.Tls13,
+            CipherSuitesPolicy = Ciphers,
             ClientCertificateRequired = requireClientCertificate,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = validateClient,
@@ -32,6 +44,7 @@ public static class ClusterTls
             // the server sends no list of acceptable CAs.
             ClientCertificateContext = identity,
             EnabledSslProtocols = SslProtocols.Tls13,
+            CipherSuitesPolicy = Ciphers,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = validateServer,
         };

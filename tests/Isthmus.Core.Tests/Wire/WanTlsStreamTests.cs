@@ -38,6 +38,14 @@ public sealed class WanTlsStreamTests : IDisposable
     }
 
     [Fact]
+    public async Task Routers_agree_on_aes128_gcm()
+    {
+        await using var pair = await Pair.ConnectAsync(_cluster.Directory);
+        Assert.Equal(TlsCipherSuite.TLS_AES_128_GCM_SHA256, pair.Client.NegotiatedCipherSuite);
+        Assert.Equal(TlsCipherSuite.TLS_AES_128_GCM_SHA256, pair.Server.NegotiatedCipherSuite);
+    }
+
+    [Fact]
     public async Task Small_writes_pass_straight_through()
     {
         await using var pair = await Pair.ConnectAsync(_cluster.Directory);
