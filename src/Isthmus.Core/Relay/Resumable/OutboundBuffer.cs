@@ -377,20 +377,9 @@ public sealed class OutboundBuffer : IDisposable
         }
 
         _budget.Add(-freed);
-        _room.Dispose();
     }
 
-    private void SignalRoom()
-    {
-        try
-        {
-            _room.Set();
-        }
-        catch (ObjectDisposedException)
-        {
-            // the stream ended
-        }
-    }
+    private void SignalRoom() => _room.Set();
 
     private void ReleaseReservationLocked()
     {
