@@ -24,9 +24,30 @@ internal sealed class AsyncSignal : IValueTaskSource<bool>
 
     private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
     private long _state;
-    private CancellationToken _token;
     private CancellationTokenRegistration _registration;
     private Timer? _timer;
+
+    /// <summary>
+    /// The signal in <paramref name="field"/>, made on first use: for waits that most streams never make (room in
+    /// a full buffer, a resume offer). The waiter calls this before it checks its state, and setters use
+    /// <see cref="SetIfMade"/>, so a wake-up between that check and the wait is not lost.
+    /// </summary>
+    public static AsyncSignal Made(ref AsyncSignal? field)
+    {
+        var made = Volatile.Read(ref field);
+        if (made is not null)
+        {
+            return made;
+        }
+
+        // The exchange is a full fence: the waiter's state checks come after the signal is visible.
+        return Interlocked.CompareExchange(ref field, made = new AsyncSignal(), null) ?? made;
+    }
+
+    /// <summary>Sets the signal in <paramref name="field"/> if a waiter made it; nobody waits on one not made.</summary>
+    public static void SetIfMade(ref AsyncSignal? field) =>
+        // A full fence between the setter's state change and this read (a plain read could move before it).
+        Interlocked.CompareExchange(ref field, null, null)?.Set();
 
     public void Set()
     {
@@ -89,7 +110,6 @@ internal sealed class AsyncSignal : IValueTaskSource<bool>
         // another thread) always finds it; a timer or cancellation that fires before that is caught below.
         var waiting = current + OneWait + Waiting;
         _core.Reset();
-        _token = cancellationToken;
         var expiry = timeout == Timeout.InfiniteTimeSpan ? null : new Expiry(this, waiting);
         _timer = expiry is null ? null : new Timer(static e => ((Expiry)e!).Fire(), expiry, timeout, Timeout.InfiniteTimeSpan);
         _registration = cancellationToken.CanBeCanceled
@@ -142,7 +162,7 @@ internal sealed class AsyncSignal : IValueTaskSource<bool>
 
         if (canceled)
         {
-            _core.SetException(new OperationCanceledException(_token));
+            _core.SetException(new OperationCanceledException(_registration.Token));
         }
         else
         {
@@ -169,7 +189,6 @@ internal sealed class AsyncSignal : IValueTaskSource<bool>
         _registration = default;
         _timer?.Dispose();
         _timer = null;
-        _token = default;
     }
 
     private sealed class Expiry(AsyncSignal signal, long waiting)

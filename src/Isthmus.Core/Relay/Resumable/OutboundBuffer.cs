@@ -17,7 +17,8 @@ public sealed class OutboundBuffer : IDisposable
     private readonly Lock _lock = new();
     private readonly int _limit;
     private readonly BufferBudget _budget;
-    private readonly AsyncSignal _room = new();
+    /// <summary>Made when the buffer first fills (most streams never do).</summary>
+    private AsyncSignal? _room;
     private readonly Spool? _spool;
     private SpoolFile? _file;
     private long _spooled;
@@ -249,6 +250,7 @@ public sealed class OutboundBuffer : IDisposable
     {
         while (true)
         {
+            var signal = AsyncSignal.Made(ref _room);
             var room = RoomNow();
             if (room != ReadRoom.None)
             {
@@ -256,7 +258,7 @@ public sealed class OutboundBuffer : IDisposable
             }
 
             // The budget and the spool are shared: a poll bounds the wait for room freed by another stream.
-            await _room.WaitAsync(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            await signal.WaitAsync(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -379,7 +381,7 @@ public sealed class OutboundBuffer : IDisposable
         _budget.Add(-freed);
     }
 
-    private void SignalRoom() => _room.Set();
+    private void SignalRoom() => AsyncSignal.SetIfMade(ref _room);
 
     private void ReleaseReservationLocked()
     {

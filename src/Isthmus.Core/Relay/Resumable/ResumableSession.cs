@@ -34,7 +34,8 @@ public sealed class ResumableSession
     private readonly Func<long, CancellationToken, Task<ResumeDial>>? _redial;
     private readonly ILogger _logger;
     private readonly AsyncSignal _writerWake = new();
-    private readonly AsyncSignal _offered = new();
+    /// <summary>Made when the accepting router first waits for a resume (most streams never do).</summary>
+    private AsyncSignal? _offered;
     private readonly Lock _lock = new();
     private long _received;
     private long _lastAckSent;
@@ -197,7 +198,7 @@ public sealed class ResumableSession
         older?.Abort();
         // The dialer gave up on the current leg (it may not have noticed yet here): replace it now.
         current?.Abort();
-        _offered.Set();
+        AsyncSignal.SetIfMade(ref _offered);
         return true;
     }
 
@@ -212,7 +213,7 @@ public sealed class ResumableSession
         }
 
         current?.Abort();
-        _offered.Set();
+        AsyncSignal.SetIfMade(ref _offered);
     }
 
     private SessionEnd? ForcedEnd
@@ -638,7 +639,7 @@ public sealed class ResumableSession
 
         _localReset = true;
         _writerWake.Set();
-        _offered.Set();
+        AsyncSignal.SetIfMade(ref _offered);
     }
 
     private async Task<NextLeg> RedialAsync(long downSince, CancellationToken cancellationToken)
@@ -692,6 +693,7 @@ public sealed class ResumableSession
     {
         while (true)
         {
+            var offered = AsyncSignal.Made(ref _offered);
             Offer? offer;
             lock (_lock)
             {
@@ -732,7 +734,7 @@ public sealed class ResumableSession
                 return NextLeg.Ended(SessionEnd.OutageTooLong, $"WAN leg down for more than {_options.OutageMax.TotalSeconds:0.#} s");
             }
 
-            await _offered.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+            await offered.WaitAsync(left, cancellationToken).ConfigureAwait(false);
         }
     }
 
