@@ -245,11 +245,16 @@ public sealed class ResumableSession
         }
 
         _legStopping = false;
+        // A leg on its own socket (--wan-trunks 0) keeps a token source of its own: its reads are cancelled before it
+        // is closed, as an SslStream wants (no dispose racing a read). A carried leg is stopped by the flag and its
+        // end alone (a trunk stream fails a pending read when aborted or disposed), so an idle one holds no source.
+        using var legCts = leg.IsCarried ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var legToken = legCts?.Token ?? cancellationToken;
         // What the peer knows we have (the handshake's count; zero on a new stream): nothing reads the leg yet,
         // so it is read before the reader starts and may deliver frames already waiting.
         var told = Received;
-        var reader = ReadLegAsync(leg, cancellationToken);
-        var writer = WriteLegAsync(leg, peerReceived, told, cancellationToken);
+        var reader = ReadLegAsync(leg, legToken);
+        var writer = WriteLegAsync(leg, peerReceived, told, legToken);
         var first = await Task.WhenAny(reader, writer).ConfigureAwait(false);
         var outcome = await first.ConfigureAwait(false);
         if (outcome.End is null && _inboundFin && _out.FinAcked)
@@ -279,6 +284,11 @@ public sealed class ResumableSession
         // the leg's end below, which fails what they wait for.
         _legStopping = true;
         _writerWake.Set();
+        if (legCts is not null)
+        {
+            await legCts.CancelAsync().ConfigureAwait(false);
+        }
+
         if (outcome.End == SessionEnd.Completed)
         {
             await leg.DisposeAsync().ConfigureAwait(false);
@@ -308,7 +318,7 @@ public sealed class ResumableSession
         return outcome;
     }
 
-    /// <param name="cancellationToken">The session's; the leg's reads end when RunLegAsync aborts or closes the leg.</param>
+    /// <param name="cancellationToken">The leg's (the session's for a carried leg, whose reads end when RunLegAsync aborts or closes it).</param>
     private async Task<LegOutcome> ReadLegAsync(RelayEndpoint leg, CancellationToken cancellationToken)
     {
         var header = new byte[ResumableFrame.ControlSize];
