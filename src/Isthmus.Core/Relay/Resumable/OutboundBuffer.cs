@@ -250,8 +250,15 @@ public sealed class OutboundBuffer : IDisposable
     {
         while (true)
         {
-            var signal = AsyncSignal.Made(ref _room);
             var room = RoomNow();
+            if (room != ReadRoom.None)
+            {
+                return room;
+            }
+
+            // Made only now (most streams never fill), and checked again after, so room freed meanwhile is seen.
+            var signal = AsyncSignal.Made(ref _room);
+            room = RoomNow();
             if (room != ReadRoom.None)
             {
                 return room;
