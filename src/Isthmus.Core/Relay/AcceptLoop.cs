@@ -42,18 +42,27 @@ public static class AcceptLoop
                 continue;
             }
 
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await handler(accepted, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception e)
-                {
-                    logger.LogWarning(e, "Connection from {Remote} failed", Describe(accepted));
-                    accepted.Dispose();
-                }
-            }, CancellationToken.None);
+            _ = HandleAsync(accepted, handler, logger, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// One connection's handler, on the thread pool. A method rather than Task.Run of a lambda: its frame lives
+    /// as long as the connection, and the lambda's closure, delegate and unwrapping task were held per
+    /// connection too (thousands of idle relayed streams).
+    /// </summary>
+    private static async Task HandleAsync(Socket accepted, Func<Socket, CancellationToken, Task> handler, ILogger logger, CancellationToken cancellationToken)
+    {
+        // Off the accept loop's thread before the handler runs any of its code.
+        await Task.Yield();
+        try
+        {
+            await handler(accepted, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Connection from {Remote} failed", Describe(accepted));
+            accepted.Dispose();
         }
     }
 

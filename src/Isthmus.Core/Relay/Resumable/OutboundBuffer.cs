@@ -17,7 +17,8 @@ public sealed class OutboundBuffer : IDisposable
     private readonly Lock _lock = new();
     private readonly int _limit;
     private readonly BufferBudget _budget;
-    private readonly AsyncSignal _room = new();
+    /// <summary>Made when the buffer first fills (most streams never do).</summary>
+    private AsyncSignal? _room;
     private readonly Spool? _spool;
     private SpoolFile? _file;
     private long _spooled;
@@ -255,8 +256,16 @@ public sealed class OutboundBuffer : IDisposable
                 return room;
             }
 
+            // Made only now (most streams never fill), and checked again after, so room freed meanwhile is seen.
+            var signal = AsyncSignal.Made(ref _room);
+            room = RoomNow();
+            if (room != ReadRoom.None)
+            {
+                return room;
+            }
+
             // The budget and the spool are shared: a poll bounds the wait for room freed by another stream.
-            await _room.WaitAsync(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            await signal.WaitAsync(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -377,20 +386,9 @@ public sealed class OutboundBuffer : IDisposable
         }
 
         _budget.Add(-freed);
-        _room.Dispose();
     }
 
-    private void SignalRoom()
-    {
-        try
-        {
-            _room.Set();
-        }
-        catch (ObjectDisposedException)
-        {
-            // the stream ended
-        }
-    }
+    private void SignalRoom() => AsyncSignal.SetIfMade(ref _room);
 
     private void ReleaseReservationLocked()
     {

@@ -34,7 +34,8 @@ public sealed class ResumableSession
     private readonly Func<long, CancellationToken, Task<ResumeDial>>? _redial;
     private readonly ILogger _logger;
     private readonly AsyncSignal _writerWake = new();
-    private readonly AsyncSignal _offered = new();
+    /// <summary>Made when the accepting router first waits for a resume (most streams never do).</summary>
+    private AsyncSignal? _offered;
     private readonly Lock _lock = new();
     private long _received;
     private long _lastAckSent;
@@ -48,6 +49,12 @@ public sealed class ResumableSession
     private long _lastResumeTimestamp;
     private bool _ended;
     private CancellationToken _sessionToken;
+
+    /// <summary>
+    /// The current leg is ending: its writer returns at its next turn. Stopping a leg this way (and by aborting it,
+    /// which fails its reads and writes) needs no token source per leg, so an idle stream holds none.
+    /// </summary>
+    private volatile bool _legStopping;
 
     /// <param name="redial">The dialling router's way to open a resume leg (given our receive count); null on the accepting router.</param>
     /// <param name="openedAtMs">The accepting router: the opening header's timestamp (resume headers must be newer).</param>
@@ -156,8 +163,6 @@ public sealed class ResumableSession
 
             await lanReader.ConfigureAwait(false);
             _out.Dispose();
-            _writerWake.Dispose();
-            _offered.Dispose();
         }
 
         if (end is SessionEnd.OutageTooLong or SessionEnd.PeerLost or SessionEnd.ProtocolError)
@@ -193,7 +198,7 @@ public sealed class ResumableSession
         older?.Abort();
         // The dialer gave up on the current leg (it may not have noticed yet here): replace it now.
         current?.Abort();
-        Signal(_offered);
+        AsyncSignal.SetIfMade(ref _offered);
         return true;
     }
 
@@ -208,7 +213,7 @@ public sealed class ResumableSession
         }
 
         current?.Abort();
-        Signal(_offered);
+        AsyncSignal.SetIfMade(ref _offered);
     }
 
     private SessionEnd? ForcedEnd
@@ -239,12 +244,17 @@ public sealed class ResumableSession
             }
         }
 
-        using var legCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _legStopping = false;
+        // A leg on its own socket (--wan-trunks 0) keeps a token source of its own: its reads are cancelled before it
+        // is closed, as an SslStream wants (no dispose racing a read). A carried leg is stopped by the flag and its
+        // end alone (a trunk stream fails a pending read when aborted or disposed), so an idle one holds no source.
+        using var legCts = leg.IsCarried ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var legToken = legCts?.Token ?? cancellationToken;
         // What the peer knows we have (the handshake's count; zero on a new stream): nothing reads the leg yet,
         // so it is read before the reader starts and may deliver frames already waiting.
         var told = Received;
-        var reader = ReadLegAsync(leg, legCts.Token);
-        var writer = WriteLegAsync(leg, peerReceived, told, legCts.Token);
+        var reader = ReadLegAsync(leg, legToken);
+        var writer = WriteLegAsync(leg, peerReceived, told, legToken);
         var first = await Task.WhenAny(reader, writer).ConfigureAwait(false);
         var outcome = await first.ConfigureAwait(false);
         if (outcome.End is null && _inboundFin && _out.FinAcked)
@@ -270,7 +280,15 @@ public sealed class ResumableSession
             await Task.WhenAny(writer, Task.Delay(_options.Keepalive, CancellationToken.None)).ConfigureAwait(false);
         }
 
-        await legCts.CancelAsync().ConfigureAwait(false);
+        // Stop the other loop: the writer at its next turn (woken now), the reader (and a writer inside a write) by
+        // the leg's end below, which fails what they wait for.
+        _legStopping = true;
+        _writerWake.Set();
+        if (legCts is not null)
+        {
+            await legCts.CancelAsync().ConfigureAwait(false);
+        }
+
         if (outcome.End == SessionEnd.Completed)
         {
             await leg.DisposeAsync().ConfigureAwait(false);
@@ -300,23 +318,31 @@ public sealed class ResumableSession
         return outcome;
     }
 
+    /// <param name="cancellationToken">The leg's (the session's for a carried leg, whose reads end when RunLegAsync aborts or closes it).</param>
     private async Task<LegOutcome> ReadLegAsync(RelayEndpoint leg, CancellationToken cancellationToken)
     {
         var header = new byte[ResumableFrame.ControlSize];
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // A carried leg's trunk declares it dead (for all its streams at once), so it needs no dead timer, and its
+        // reads no token: an idle carried stream then holds no token source and no registration here.
+        using var deadline = leg.IsCarried ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var legToken = deadline?.Token ?? CancellationToken.None;
         try
         {
             while (true)
             {
-                if (!leg.IsCarried)
-                {
-                    // A carried leg's trunk declares it dead (for all its streams at once).
-                    deadline.CancelAfter(_options.DeadAfter);
-                }
+                deadline?.CancelAfter(_options.DeadAfter);
 
-                if (!await StreamIo.ReadExactOrEndAsync(leg.Stream, header.AsMemory(0, ResumableFrame.HeaderSize), deadline.Token).ConfigureAwait(false))
+                // The first read directly (no ReadExactOrEndAsync frame while the leg is idle); the rest of a split header after it.
+                var first = await leg.Stream.ReadAsync(header.AsMemory(0, ResumableFrame.HeaderSize), legToken).ConfigureAwait(false);
+                if (first == 0)
                 {
                     return LegOutcome.Broken("the peer router closed the leg");
+                }
+
+                if (first < ResumableFrame.HeaderSize
+                    && !await StreamIo.ReadExactOrEndAsync(leg.Stream, header.AsMemory(first, ResumableFrame.HeaderSize - first), legToken).ConfigureAwait(false))
+                {
+                    throw new ProtocolException("leg ended inside a frame");
                 }
 
                 if (!ResumableFrame.TryParseHeader(header, out var type, out var length, out var error))
@@ -335,13 +361,13 @@ public sealed class ResumableSession
                         var buffer = ArrayPool<byte>.Shared.Rent(length);
                         try
                         {
-                            if (!await StreamIo.ReadExactOrEndAsync(leg.Stream, buffer.AsMemory(0, length), deadline.Token).ConfigureAwait(false))
+                            if (!await StreamIo.ReadExactOrEndAsync(leg.Stream, buffer.AsMemory(0, length), legToken).ConfigureAwait(false))
                             {
                                 return LegOutcome.Broken("the peer router closed the leg");
                             }
 
                             // Writing to our program may wait as long as the program does: that is not a dead leg.
-                            deadline.CancelAfter(Timeout.InfiniteTimeSpan);
+                            deadline?.CancelAfter(Timeout.InfiniteTimeSpan);
                             try
                             {
                                 await _lan.Stream.WriteAsync(buffer.AsMemory(0, length), _sessionToken).ConfigureAwait(false);
@@ -364,7 +390,7 @@ public sealed class ResumableSession
 
                         break;
                     case ResumableFrameType.Ack:
-                        await ReadBodyAsync(leg, header, deadline.Token).ConfigureAwait(false);
+                        await ReadBodyAsync(leg, header, legToken).ConfigureAwait(false);
                         if (!_out.TryAck(ResumableFrame.ReadCount(header.AsSpan(ResumableFrame.HeaderSize)), out error))
                         {
                             return new LegOutcome(SessionEnd.ProtocolError, error);
@@ -422,12 +448,17 @@ public sealed class ResumableSession
         var lastSend = Stopwatch.GetTimestamp();
         var lastAckAt = lastSend;
         // A leg carried by a trunk needs no keepalive of its own: the trunk pings for all its streams, so
-        // thousands of idle streams cost no frames (and no timer wake-ups).
-        var keepalive = leg.IsCarried ? TimeSpan.FromDays(1) : _options.Keepalive;
+        // thousands of idle streams cost no frames, no timer and no wake-ups (they wait without a timeout).
+        var keepalive = leg.IsCarried ? Timeout.InfiniteTimeSpan : _options.Keepalive;
         try
         {
             while (true)
             {
+                if (_legStopping)
+                {
+                    return LegOutcome.Broken("leg replaced");
+                }
+
                 // A reset goes after what our program sent before its connection failed, as TCP delivers a peer's last
                 // bytes and FIN before its reset.
                 if (_localReset && ((_lanReadEnded && !_out.TryGet(position, out _)) || Stopwatch.GetElapsedTime(Interlocked.Read(ref _localResetAt)) >= LocalResetDrain))
@@ -511,9 +542,12 @@ public sealed class ResumableSession
                     return new LegOutcome(SessionEnd.Completed, "completed");
                 }
 
-                var wait = _localReset ? TimeSpan.FromMilliseconds(10) : received != lastAck ? _options.AckDelay : keepalive - Stopwatch.GetElapsedTime(lastSend);
-                var woke = await _writerWake.WaitAsync(wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait, cancellationToken).ConfigureAwait(false);
-                if (!woke && Stopwatch.GetElapsedTime(lastSend) >= keepalive)
+                var wait = _localReset ? TimeSpan.FromMilliseconds(10)
+                    : received != lastAck ? _options.AckDelay
+                    : keepalive == Timeout.InfiniteTimeSpan ? keepalive
+                    : TimeSpan.FromTicks(Math.Max((keepalive - Stopwatch.GetElapsedTime(lastSend)).Ticks, TimeSpan.TicksPerMillisecond));
+                var woke = await _writerWake.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
+                if (!woke && keepalive != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(lastSend) >= keepalive)
                 {
                     received = Received;
                     ResumableFrame.WriteCount(control, ResumableFrameType.Ack, received);
@@ -541,10 +575,12 @@ public sealed class ResumableSession
                 int n;
                 try
                 {
-                    // Wait for data without holding a buffer: idle streams cost no memory.
-                    await _lan.Stream.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                    // Wait for data without holding a buffer: idle streams cost no memory. No token either (a
+                    // registration per idle stream): RunAsync cancels the session and then closes the connection,
+                    // which ends these reads.
+                    await _lan.Stream.ReadAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
                     array = ArrayPool<byte>.Shared.Rent(StreamRelay.BufferSize);
-                    n = await _lan.Stream.ReadAsync(array.AsMemory(ResumableFrame.HeaderSize, ReadSize), cancellationToken).ConfigureAwait(false);
+                    n = await _lan.Stream.ReadAsync(array.AsMemory(ResumableFrame.HeaderSize, ReadSize), CancellationToken.None).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -600,7 +636,7 @@ public sealed class ResumableSession
         {
             // The writer may now send its reset: everything our program sent before its connection failed is queued.
             _lanReadEnded = true;
-            Signal(_writerWake);
+            _writerWake.Set();
         }
     }
 
@@ -612,20 +648,8 @@ public sealed class ResumableSession
         }
 
         _localReset = true;
-        Signal(_writerWake);
-        Signal(_offered);
-    }
-
-    private static void Signal(AsyncSignal signal)
-    {
-        try
-        {
-            signal.Set();
-        }
-        catch (ObjectDisposedException)
-        {
-            // the session already ended
-        }
+        _writerWake.Set();
+        AsyncSignal.SetIfMade(ref _offered);
     }
 
     private async Task<NextLeg> RedialAsync(long downSince, CancellationToken cancellationToken)
@@ -679,6 +703,7 @@ public sealed class ResumableSession
     {
         while (true)
         {
+            var offered = AsyncSignal.Made(ref _offered);
             Offer? offer;
             lock (_lock)
             {
@@ -719,7 +744,7 @@ public sealed class ResumableSession
                 return NextLeg.Ended(SessionEnd.OutageTooLong, $"WAN leg down for more than {_options.OutageMax.TotalSeconds:0.#} s");
             }
 
-            await _offered.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+            await offered.WaitAsync(left, cancellationToken).ConfigureAwait(false);
         }
     }
 
