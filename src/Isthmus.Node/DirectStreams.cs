@@ -27,6 +27,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
 {
     private static readonly TimeSpan AdoptTimeout = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan HeaderTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan DoorbellTimeout = TimeSpan.FromSeconds(10);
     private const int MaxHandshakes = 256;
     /// <summary>Ports whose listener said LISTEN, with the processes that said it (a registration lives as long as one of them).</summary>
     private readonly ConcurrentDictionary<ushort, int[]> _adoptingPorts = new();
@@ -212,7 +213,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
             // what that program's getsockname shows; a grant from the router for a stream from another site carries
             // the far program's port (the router's LAN connection has a port of its own).
             var source = new VirtualEndpoint(header.Source.Address, header.Source.Port != 0 ? header.Source.Port : (ushort)peer.Port);
-            var (doorbell, status, pending) = await RingAsync(lan, source, header.Destination).ConfigureAwait(false);
+            var (doorbell, status, pending) = Ring(lan, source, header.Destination);
             if (doorbell is null)
             {
                 TryReply(lan, status);
@@ -234,7 +235,14 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
             logger.LogDebug("Direct stream {Stream} {Src} -> {Dst} from {Remote}", header.StreamId, source, header.Destination, peer);
             if (pending is not null)
             {
-                await Task.WhenAny(pending.Adopted.Task, Task.Delay(AdoptTimeout)).ConfigureAwait(false);
+                // WaitAsync drops its timer once adopted (a Task.Delay would keep one per stream for the whole 3 s).
+                try
+                {
+                    await pending.Adopted.Task.WaitAsync(AdoptTimeout).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
                 if (!_pending.TryRemove(pending.Key, out _))
                 {
                     return; // adopted (or being handed over): the program holds the stream
@@ -296,7 +304,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
     /// the program's listener. When the listener adopts, the pending entry is registered before the connect, so
     /// that the program's ADOPT cannot come before it.
     /// </summary>
-    private async Task<(Socket? Doorbell, LegStatus Status, Pending? Pending)> RingAsync(Socket lan, VirtualEndpoint source, VirtualEndpoint destination)
+    private (Socket? Doorbell, LegStatus Status, Pending? Pending) Ring(Socket lan, VirtualEndpoint source, VirtualEndpoint destination)
     {
         var target = new IPEndPoint(IPv4.ToIPAddress(network.ToImage(destination.Address)), destination.Port);
         var fromImage = network.ToImage(source.Address);
@@ -316,8 +324,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
                     _pending[key.Key] = key;
                 }
 
-                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await socket.ConnectAsync(target, deadline.Token).ConfigureAwait(false);
+                ConnectDoorbell(socket, target);
                 return (socket, LegStatus.Ok, key);
             }
             catch (SocketException e) when (port != 0 && e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable)
@@ -331,15 +338,37 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
                 socket.Dispose();
                 return (null, LegStatusErrno.FromSocketError(e.SocketErrorCode), null);
             }
-            catch (OperationCanceledException)
-            {
-                Forget(key);
-                socket.Dispose();
-                return (null, LegStatus.TimedOut, null);
-            }
         }
 
         return (null, LegStatus.HostUnreachable, null);
+    }
+
+    /// <summary>
+    /// Connects the doorbell with a non-blocking connect and a poll, on this thread: a loopback connect is answered at
+    /// once (or refused), and an async connect would cost an epoll registration and a thread-pool hop per stream. A
+    /// listener whose backlog is full leaves it pending: bounded by <see cref="DoorbellTimeout"/> (TimedOut).
+    /// </summary>
+    private static void ConnectDoorbell(Socket socket, IPEndPoint target)
+    {
+        socket.Blocking = false;
+        try
+        {
+            socket.Connect(target);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+        {
+            if (!socket.Poll(DoorbellTimeout, SelectMode.SelectWrite) && !socket.Poll(0, SelectMode.SelectError))
+            {
+                throw new SocketException((int)SocketError.TimedOut);
+            }
+
+            if (socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error and not 0)
+            {
+                throw new SocketException(error);
+            }
+        }
+
+        socket.Blocking = true;
     }
 
     private void Forget(Pending? pending)
