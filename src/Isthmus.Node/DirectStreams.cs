@@ -213,7 +213,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
             // what that program's getsockname shows; a grant from the router for a stream from another site carries
             // the far program's port (the router's LAN connection has a port of its own).
             var source = new VirtualEndpoint(header.Source.Address, header.Source.Port != 0 ? header.Source.Port : (ushort)peer.Port);
-            var (doorbell, status, pending) = Ring(lan, source, header.Destination);
+            var (doorbell, status, pending) = await RingAsync(lan, source, header.Destination).ConfigureAwait(false);
             if (doorbell is null)
             {
                 TryReply(lan, status);
@@ -304,7 +304,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
     /// the program's listener. When the listener adopts, the pending entry is registered before the connect, so
     /// that the program's ADOPT cannot come before it.
     /// </summary>
-    private (Socket? Doorbell, LegStatus Status, Pending? Pending) Ring(Socket lan, VirtualEndpoint source, VirtualEndpoint destination)
+    private async Task<(Socket? Doorbell, LegStatus Status, Pending? Pending)> RingAsync(Socket lan, VirtualEndpoint source, VirtualEndpoint destination)
     {
         var target = new IPEndPoint(IPv4.ToIPAddress(network.ToImage(destination.Address)), destination.Port);
         var fromImage = network.ToImage(source.Address);
@@ -324,7 +324,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
                     _pending[key.Key] = key;
                 }
 
-                ConnectDoorbell(socket, target);
+                await ConnectDoorbellAsync(socket, target).ConfigureAwait(false);
                 return (socket, LegStatus.Ok, key);
             }
             catch (SocketException e) when (port != 0 && e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable)
@@ -344,11 +344,12 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
     }
 
     /// <summary>
-    /// Connects the doorbell with a non-blocking connect and a poll, on this thread: a loopback connect is answered at
-    /// once (or refused), and an async connect would cost an epoll registration and a thread-pool hop per stream. A
-    /// listener whose backlog is full leaves it pending: bounded by <see cref="DoorbellTimeout"/> (TimedOut).
+    /// Connects the doorbell with a non-blocking connect on this thread: a loopback connect is complete (or refused)
+    /// by the time the call returns, and an async connect would cost an epoll registration and a thread-pool hop per
+    /// stream. Only a listener whose backlog is full leaves it pending: then it is polled every few milliseconds
+    /// without holding a thread, for at most <see cref="DoorbellTimeout"/> (TimedOut).
     /// </summary>
-    private static void ConnectDoorbell(Socket socket, IPEndPoint target)
+    private static async Task ConnectDoorbellAsync(Socket socket, IPEndPoint target)
     {
         socket.Blocking = false;
         try
@@ -357,9 +358,15 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
         }
         catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
         {
-            if (!socket.Poll(DoorbellTimeout, SelectMode.SelectWrite) && !socket.Poll(0, SelectMode.SelectError))
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            while (!socket.Poll(0, SelectMode.SelectWrite) && !socket.Poll(0, SelectMode.SelectError))
             {
-                throw new SocketException((int)SocketError.TimedOut);
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > DoorbellTimeout)
+                {
+                    throw new SocketException((int)SocketError.TimedOut);
+                }
+
+                await Task.Delay(5).ConfigureAwait(false);
             }
 
             if (socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error and not 0)
