@@ -25,7 +25,10 @@ public sealed record BenchSettings
     /// <summary>Seconds the idle tool keeps its connections open after reading memory (to inspect the relays by hand).</summary>
     public double IdleHold { get; init; }
 
-    /// <summary>Parallel TCP flows of each iperf3 run (iperf3 -P); the figure is their sum.</summary>
+    /// <summary>
+    /// <c>--parallel</c>: parallel TCP flows of each iperf3 run (iperf3 -P), and, above 1, the client loops of the connect
+    /// tool's second run (after its sequential one); the figures are their sums.
+    /// </summary>
     public int Iperf3Flows { get; init; } = 1;
 
     /// <summary>tc rate for a tbf on both WAN directions, e.g. "1gbit"; null for none.</summary>

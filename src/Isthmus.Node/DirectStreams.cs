@@ -27,6 +27,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
 {
     private static readonly TimeSpan AdoptTimeout = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan HeaderTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan DoorbellTimeout = TimeSpan.FromSeconds(10);
     private const int MaxHandshakes = 256;
     /// <summary>Ports whose listener said LISTEN, with the processes that said it (a registration lives as long as one of them).</summary>
     private readonly ConcurrentDictionary<ushort, int[]> _adoptingPorts = new();
@@ -234,7 +235,14 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
             logger.LogDebug("Direct stream {Stream} {Src} -> {Dst} from {Remote}", header.StreamId, source, header.Destination, peer);
             if (pending is not null)
             {
-                await Task.WhenAny(pending.Adopted.Task, Task.Delay(AdoptTimeout)).ConfigureAwait(false);
+                // WaitAsync drops its timer once adopted (a Task.Delay would keep one per stream for the whole 3 s).
+                try
+                {
+                    await pending.Adopted.Task.WaitAsync(AdoptTimeout).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
                 if (!_pending.TryRemove(pending.Key, out _))
                 {
                     return; // adopted (or being handed over): the program holds the stream
@@ -316,8 +324,7 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
                     _pending[key.Key] = key;
                 }
 
-                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await socket.ConnectAsync(target, deadline.Token).ConfigureAwait(false);
+                await ConnectDoorbellAsync(socket, target).ConfigureAwait(false);
                 return (socket, LegStatus.Ok, key);
             }
             catch (SocketException e) when (port != 0 && e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AddressNotAvailable)
@@ -331,15 +338,44 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
                 socket.Dispose();
                 return (null, LegStatusErrno.FromSocketError(e.SocketErrorCode), null);
             }
-            catch (OperationCanceledException)
-            {
-                Forget(key);
-                socket.Dispose();
-                return (null, LegStatus.TimedOut, null);
-            }
         }
 
         return (null, LegStatus.HostUnreachable, null);
+    }
+
+    /// <summary>
+    /// Connects the doorbell with a non-blocking connect on this thread: a loopback connect is complete (or refused)
+    /// by the time the call returns, and an async connect would cost an epoll registration and a thread-pool hop per
+    /// stream. Only a listener whose backlog is full leaves it pending: then it is polled every few milliseconds
+    /// without holding a thread, for at most <see cref="DoorbellTimeout"/> (TimedOut).
+    /// </summary>
+    private static async Task ConnectDoorbellAsync(Socket socket, IPEndPoint target)
+    {
+        socket.Blocking = false;
+        try
+        {
+            socket.Connect(target);
+        }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            while (!socket.Poll(0, SelectMode.SelectWrite) && !socket.Poll(0, SelectMode.SelectError))
+            {
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > DoorbellTimeout)
+                {
+                    throw new SocketException((int)SocketError.TimedOut);
+                }
+
+                await Task.Delay(5).ConfigureAwait(false);
+            }
+
+            if (socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error and not 0)
+            {
+                throw new SocketException(error);
+            }
+        }
+
+        socket.Blocking = true;
     }
 
     private void Forget(Pending? pending)

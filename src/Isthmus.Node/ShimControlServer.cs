@@ -60,17 +60,22 @@ internal sealed class ShimControlServer(string path, Func<ShimRequest, int, Canc
                 continue;
             }
 
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await ServeAsync(client, cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _inFlight);
-                }
-            }, CancellationToken.None);
+            // Served inline up to its first wait: most requests (DIRECT, ADOPT of a stream already answered, PEER, names)
+            // complete without one, so a connect costs no extra thread-pool hop; one that waits (a blocking CONNECT,
+            // an early ADOPT) returns here at that point and the loop accepts the next request.
+            _ = ServeCountedAsync(client, cancellationToken);
+        }
+    }
+
+    private async Task ServeCountedAsync(Socket client, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ServeAsync(client, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
         }
     }
 

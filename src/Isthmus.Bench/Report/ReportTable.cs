@@ -40,11 +40,14 @@ public static class ReportTable
         [
             NetPipeTool.RttMetric, NetPipeTool.PeakMetric, MemcachedTool.Metric("get", 1024), MemcachedTool.Metric("set", 1024),
             MemcachedTool.Metric("get", 65536), MemcachedTool.Metric("set", 65536), ConnectTool.RateMetric, ConnectTool.FirstByteMetric,
+            ConnectTool.ParallelRateMetric, ConnectTool.ParallelFirstByteMetric,
         ];
         var present = metrics.Where(m => report.Cases.Any(c => Find(c, m) is not null)).ToList();
         if (present.Count > 0)
         {
-            var apps = new Table().Title("NetPIPE round trip (≤ 64 B) and peak bandwidth, memcached (memcaslap), connection setup (sequential)").AddColumn("case");
+            var apps = new Table().Title(r.Iperf3Flows > 1
+                ? $"NetPIPE round trip (≤ 64 B) and peak bandwidth, memcached (memcaslap), connection setup (sequential; parallel: {r.Iperf3Flows} loops, rates summed)"
+                : "NetPIPE round trip (≤ 64 B) and peak bandwidth, memcached (memcaslap), connection setup (sequential)").AddColumn("case");
             foreach (var m in present)
             {
                 var unit = report.Cases.Select(c => Find(c, m)).FirstOrDefault(s => s is not null)?.Unit ?? "";
@@ -53,7 +56,7 @@ public static class ReportTable
 
             foreach (var c in report.Cases)
             {
-                apps.AddRow([Markup.Escape(c.Case), .. present.Select(m => Cell(c, m, m.Contains("memcached", StringComparison.Ordinal) || m == ConnectTool.RateMetric || m == NetPipeTool.RttMetric || m == ConnectTool.FirstByteMetric ? "0" : "0.00"))]);
+                apps.AddRow([Markup.Escape(c.Case), .. present.Select(m => Cell(c, m, m.Contains("memcached", StringComparison.Ordinal) || m.StartsWith("connect", StringComparison.Ordinal) || m == NetPipeTool.RttMetric ? "0" : "0.00"))]);
             }
 
             console.Write(apps);

@@ -28,7 +28,7 @@ internal static partial class BenchCommand
         var sizes = new Option<string?>("--sizes") { Description = "Comma-separated iperf3 write sizes in bytes, 'def' for iperf3's default (default: def,100,1024,8192,65536)." };
         var idle = new Option<int?>("--idle-connections") { Description = "Connections the idle tool opens and holds while it reads the relays' memory (default 2000, with --quick 200; the scale target is 10000)." };
         var idleHold = new Option<double?>("--idle-hold") { Description = "Seconds the idle tool keeps its connections open after measuring, to inspect the relays (e.g. dotnet-gcdump, /proc) by hand (default 0)." };
-        var parallel = new Option<int?>("--parallel") { Description = "Parallel TCP flows per iperf3 run (iperf3 -P); the figure is their sum (default 1)." };
+        var parallel = new Option<int?>("--parallel") { Description = "Parallel TCP flows per iperf3 run (iperf3 -P), and client loops of a second connect run (after the sequential one); the figures are their sums (default 1)." };
         var wanRate = new Option<string?>("--wan-rate") { Description = "Cap both WAN directions with tbf at this tc rate, e.g. 1gbit or 500mbit." };
         var wanDelay = new Option<string?>("--wan-delay") { Description = "Emulated one-way delay of each Isthmus router's WAN sends, e.g. 2.5ms (the routers' --wan-emulation; native and other tools are not delayed)." };
         var json = new Option<string?>("--json") { Description = "Write the full report (environment, summaries, every figure) as JSON to FILE." };

@@ -115,19 +115,19 @@ public sealed class BenchCommandTests(ITestOutputHelper output)
 
     /// <summary>
     /// The idle tool through Isthmus and ssh -L (both hold connections in long-lived relay processes), with iperf3 in
-    /// two parallel flows alongside: every connection opened and echoed (else the tool reports an error), relay
+    /// two parallel flows and the connect tool sequential and with two parallel loops alongside (both figures for every case): every connection opened and echoed (else the tool reports an error), relay
     /// memory and bytes per connection positive, the routers' RSS for Isthmus only; socat and the natives have no
     /// idle figures (a process per connection; no relay).
     /// </summary>
     [Fact]
-    public async Task IdleConnections_ReportRelayMemoryPerConnection_AndParallelFlowsAreSummed()
+    public async Task IdleConnections_ReportRelayMemoryPerConnection_AndParallelFlowsAndConnectLoopsAreSummed()
     {
         var json = Path.Combine(Directory.CreateTempSubdirectory("isthmus-bench-test-").FullName, "bench.json");
         try
         {
             var result = await TestShell.RunAsync(IsthmusPaths.Isthmus,
                 ["bench", "--quick", "--duration", "1", "--sizes", "def", "--parallel", "2", "--idle-connections", "100", "--cases", "native-gw,isthmus-inter,socat,ssh-aes",
-                    "--tools", "iperf3,idle", "--json", json], TimeSpan.FromMinutes(4));
+                    "--tools", "iperf3,idle,connect", "--json", json], TimeSpan.FromMinutes(4));
             output.WriteLine(result.StandardError);
             Assert.Equal(0, result.ExitCode);
             var report = ReportJson.Read(json);
@@ -142,6 +142,15 @@ public sealed class BenchCommandTests(ITestOutputHelper output)
                 Assert.True(Figure(c, "idle relay memory") > 0, $"{c}: relay memory {Figure(c, "idle relay memory")}");
                 Assert.True(Figure(c, "idle bytes/conn") > 0, $"{c}: bytes per connection {Figure(c, "idle bytes/conn")}");
                 Assert.True(Figure(c, "iperf3 def") > 0, $"{c}: iperf3 {Figure(c, "iperf3 def")}");
+            }
+
+            Assert.Contains("parallel: 2 loops, rates summed", result.StandardOutput, StringComparison.Ordinal);
+            foreach (var c in new[] { "native-gw", "isthmus-inter", "socat", "ssh-aes" })
+            {
+                foreach (var metric in new[] { "connect rate", "connect first-byte", "connect rate parallel", "connect first-byte parallel" })
+                {
+                    Assert.True(Figure(c, metric) > 0, $"{c}: {metric} {Figure(c, metric)}");
+                }
             }
 
             Assert.True(Figure("isthmus-inter", "idle router RSS") > 10, $"router RSS {Figure("isthmus-inter", "idle router RSS")} MiB");
