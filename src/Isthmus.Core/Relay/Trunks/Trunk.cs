@@ -191,9 +191,6 @@ public sealed class Trunk : IAsyncDisposable
 
     internal void Schedule(TrunkStream stream) => _writer.Schedule(stream);
 
-    /// <summary>After a stream queued bytes: schedules it, and writes from the caller's thread if the trunk's writer is idle.</summary>
-    internal ValueTask ScheduleWriteThroughAsync(TrunkStream stream) => _writer.ScheduleWriteThroughAsync(stream);
-
     /// <summary>A stream closed locally or reset by the peer: later frames for its id are ignored.</summary>
     internal void Forget(TrunkStream stream)
     {

@@ -14,7 +14,7 @@ namespace Isthmus.Core.Relay.Trunks;
 /// <para>
 /// Reads return what is queued (at most the buffer), waiting if nothing is; a zero-byte read waits for data
 /// without taking any (so an idle reader holds no buffer). Writes copy into the stream's send queue and
-/// complete once queued (and, if the trunk's writer was idle, written to the trunk by the caller's thread): they wait while the peer's credit is used up or the queue holds
+/// complete once queued: they wait while the peer's credit is used up or the queue holds
 /// <see cref="TrunkOptions.WriteBatch"/> bytes the trunk's writer has not taken yet.
 /// </para>
 /// <para>
@@ -145,17 +145,12 @@ public sealed class TrunkStream : Stream, ICarriedConnection
             return ValueTask.FromException(e);
         }
 
-        if (admitted == buffer.Length)
-        {
-            return _trunk.ScheduleWriteThroughAsync(this);
-        }
-
         if (admitted > 0)
         {
             _trunk.Schedule(this);
         }
 
-        return WriteWaitingAsync(buffer[admitted..], cancellationToken);
+        return admitted == buffer.Length ? ValueTask.CompletedTask : WriteWaitingAsync(buffer[admitted..], cancellationToken);
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -587,15 +582,14 @@ public sealed class TrunkStream : Stream, ICarriedConnection
                 }
             }
 
-            if (buffer.IsEmpty)
-            {
-                await _trunk.ScheduleWriteThroughAsync(this).ConfigureAwait(false);
-                return;
-            }
-
             if (admitted > 0)
             {
                 _trunk.Schedule(this);
+            }
+
+            if (buffer.IsEmpty)
+            {
+                return;
             }
 
             using (cancellationToken.UnsafeRegister(static s => ((TrunkStream)s!).WakeWriter(), this))

@@ -1,15 +1,14 @@
+using System.Buffers;
 using System.Buffers.Binary;
-using System.Runtime.ExceptionServices;
 
 namespace Isthmus.Core.Relay.Trunks;
 
 /// <summary>
 /// The trunk's one writer: streams with something to send wait in a round-robin queue; each turn takes at
 /// most one Data frame from a stream (plus its control frames), so a bulk stream cannot starve an
-/// interactive one. Frames are coalesced into one buffer of up to
+/// interactive one. Frames are coalesced into one pooled buffer of up to
 /// <see cref="TrunkOptions.WriteBatch"/> bytes and written with one write and flush: many small frames
-/// cost one TLS record run and one syscall. When the trunk is idle, a stream that queues bytes writes the
-/// batch itself (<see cref="ScheduleWriteThroughAsync"/>) instead of waking the loop.
+/// cost one TLS record run and one syscall.
 /// </summary>
 internal sealed class TrunkWriter(TrunkOptions options)
 {
@@ -21,15 +20,6 @@ internal sealed class TrunkWriter(TrunkOptions options)
     private bool _pingPending;
     private bool _pongPending;
     private bool _stopped;
-
-    // Set by RunAsync. The batch and the transport belong to whoever holds _flushing: the writer loop or one
-    // write-through caller, never both (a TLS stream takes one write at a time).
-    private byte[] _batch = null!;
-    private Stream? _transport;
-    private Action? _onTraffic;
-    private CancellationToken _cancellation;
-    private bool _flushing;
-    private Exception? _writeThroughFailure;
 
     public void Schedule(TrunkStream stream)
     {
@@ -80,147 +70,43 @@ internal sealed class TrunkWriter(TrunkOptions options)
     /// <summary>Writes until stopped (returns) or the transport fails (throws).</summary>
     public async Task RunAsync(Stream transport, Action? onTraffic, CancellationToken cancellationToken)
     {
-        lock (_lock)
+        var batch = ArrayPool<byte>.Shared.Rent(options.WriteBatch);
+        try
         {
-            _transport = transport;
-            _onTraffic = onTraffic;
-            _cancellation = cancellationToken;
-            _batch = GC.AllocateUninitializedArray<byte>(options.WriteBatch);
-        }
-
-        while (true)
-        {
-            ValueTask wait = default;
-            var flush = false;
-            lock (_lock)
+            while (true)
             {
-                if (_writeThroughFailure is { } failure)
-                {
-                    ExceptionDispatchInfo.Throw(failure);
-                }
-
-                if (_stopped)
+                var length = Fill(batch.AsSpan(0, options.WriteBatch), out var wait, out var stopped);
+                if (stopped)
                 {
                     return;
                 }
 
-                if (_flushing || !HasWorkLocked())
+                if (length == 0)
                 {
-                    wait = _wake.Arm();
+                    await wait.ConfigureAwait(false);
+                    continue;
                 }
-                else
-                {
-                    _flushing = flush = true;
-                }
-            }
 
-            if (!flush)
-            {
-                await wait.ConfigureAwait(false);
-                continue;
-            }
-
-            try
-            {
-                while (await FlushBatchAsync().ConfigureAwait(false))
-                {
-                }
-            }
-            finally
-            {
-                lock (_lock)
-                {
-                    _flushing = false;
-                }
-            }
-        }
-    }
-
-    /// <summary>
-    /// Schedules <paramref name="stream"/> (which just queued bytes) and, if nobody is writing to the transport,
-    /// lets the caller write one batch itself instead of waking the writer loop: that saves a thread-pool hop
-    /// and a wake-up per write when the trunk is not busy. If somebody is writing, the bytes wait for them and
-    /// the task is complete at once. A failure here kills the trunk through the writer loop; the caller's
-    /// bytes were queued, so its write succeeded, as before (the stream then fails with the trunk).
-    /// </summary>
-    public ValueTask ScheduleWriteThroughAsync(TrunkStream stream)
-    {
-        lock (_lock)
-        {
-            if (_stopped)
-            {
-                return ValueTask.CompletedTask;
-            }
-
-            if (!stream.InWriterQueue)
-            {
-                stream.InWriterQueue = true;
-                _ready.Enqueue(stream);
-            }
-
-            if (_flushing || _batch is null || _writeThroughFailure is not null)
-            {
-                _wake.Wake();
-                return ValueTask.CompletedTask;
-            }
-
-            _flushing = true;
-        }
-
-        return WriteThroughCoreAsync();
-    }
-
-    private async ValueTask WriteThroughCoreAsync()
-    {
-        try
-        {
-            await FlushBatchAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            lock (_lock)
-            {
-                _writeThroughFailure ??= e;
+                await transport.WriteAsync(batch.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                await transport.FlushAsync(cancellationToken).ConfigureAwait(false);
+                onTraffic?.Invoke();
             }
         }
         finally
         {
-            lock (_lock)
-            {
-                _flushing = false;
-                // Whatever is left (streams that queued meanwhile, a failure to report) goes to the writer loop.
-                if (HasWorkLocked() || _writeThroughFailure is not null)
-                {
-                    _wake.Wake();
-                }
-            }
+            ArrayPool<byte>.Shared.Return(batch);
         }
     }
 
-    /// <summary>Fills and writes one batch; false if there was nothing to write. Only the holder of <c>_flushing</c> calls it.</summary>
-    private async ValueTask<bool> FlushBatchAsync()
+    /// <summary>Fills <paramref name="batch"/>; if nothing was there, <paramref name="wait"/> is armed.</summary>
+    private int Fill(Span<byte> batch, out ValueTask wait, out bool stopped)
     {
-        var length = Fill(_batch.AsSpan(0, options.WriteBatch));
-        if (length == 0)
-        {
-            return false;
-        }
-
-        await _transport!.WriteAsync(_batch.AsMemory(0, length), _cancellation).ConfigureAwait(false);
-        await _transport.FlushAsync(_cancellation).ConfigureAwait(false);
-        _onTraffic?.Invoke();
-        return true;
-    }
-
-    private bool HasWorkLocked() => _ready.Count > 0 || _pingPending || _pongPending;
-
-    /// <summary>Fills <paramref name="batch"/> with pending frames; 0 if there were none (or the writer stopped).</summary>
-    private int Fill(Span<byte> batch)
-    {
+        wait = default;
         var position = 0;
         lock (_lock)
         {
-            if (_stopped)
+            stopped = _stopped;
+            if (stopped)
             {
                 return 0;
             }
@@ -245,6 +131,11 @@ internal sealed class TrunkWriter(TrunkOptions options)
             {
                 if (!_ready.TryDequeue(out stream!))
                 {
+                    if (position == 0)
+                    {
+                        wait = _wake.Arm();
+                    }
+
                     return position;
                 }
 
