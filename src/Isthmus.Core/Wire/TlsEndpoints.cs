@@ -16,37 +16,19 @@ public static class TlsEndpoints
     /// A router's TLS server for a connection from a peer router (WAN legs, trunks, peer links): records are
     /// batched into large socket reads and writes (<see cref="WanTlsStream"/>).
     /// </summary>
-    public static async Task<SslStream> WanServerAsync(Stream inner, SslStreamCertificateContext identity,
+    public static Task<SslStream> WanServerAsync(Stream inner, SslStreamCertificateContext identity,
         RemoteCertificateValidationCallback validateClient, CancellationToken cancellationToken)
     {
         var tls = new WanTlsStream(new RecordBatchingStream(inner));
-        try
-        {
-            await tls.AuthenticateAsServerAsync(ClusterTls.ServerOptions(identity, requireClientCertificate: true, validateClient), cancellationToken).ConfigureAwait(false);
-            return tls;
-        }
-        catch
-        {
-            await tls.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        return AuthenticatedAsync(tls, () => tls.AuthenticateAsServerAsync(ClusterTls.ServerOptions(identity, requireClientCertificate: true, validateClient), cancellationToken));
     }
 
     /// <summary>A router's TLS client to a peer router, with records batched like <see cref="WanServerAsync"/>.</summary>
-    public static async Task<SslStream> WanClientAsync(Stream inner, string targetHost, SslStreamCertificateContext? identity,
+    public static Task<SslStream> WanClientAsync(Stream inner, string targetHost, SslStreamCertificateContext? identity,
         RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken)
     {
         var tls = new WanTlsStream(new RecordBatchingStream(inner));
-        try
-        {
-            await tls.AuthenticateAsClientAsync(ClusterTls.ClientOptions(identity, targetHost, validateServer), cancellationToken).ConfigureAwait(false);
-            return tls;
-        }
-        catch
-        {
-            await tls.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        return AuthenticatedAsync(tls, () => tls.AuthenticateAsClientAsync(ClusterTls.ClientOptions(identity, targetHost, validateServer), cancellationToken));
     }
 
     public static Task<SslStream> ServerAsync(Socket socket, SslStreamCertificateContext identity, bool requireClientCertificate,
@@ -54,20 +36,11 @@ public static class TlsEndpoints
         ServerAsync(new NetworkStream(socket, ownsSocket: false), identity, requireClientCertificate, validateClient, cancellationToken);
 
     /// <summary>A TLS server over <paramref name="inner"/> (the socket's stream, or the WAN emulator's wrapper of it).</summary>
-    public static async Task<SslStream> ServerAsync(Stream inner, SslStreamCertificateContext identity, bool requireClientCertificate,
+    public static Task<SslStream> ServerAsync(Stream inner, SslStreamCertificateContext identity, bool requireClientCertificate,
         RemoteCertificateValidationCallback? validateClient, CancellationToken cancellationToken)
     {
         var tls = new SslStream(inner, leaveInnerStreamOpen: false);
-        try
-        {
-            await tls.AuthenticateAsServerAsync(ClusterTls.ServerOptions(identity, requireClientCertificate, validateClient), cancellationToken).ConfigureAwait(false);
-            return tls;
-        }
-        catch
-        {
-            await tls.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        return AuthenticatedAsync(tls, () => tls.AuthenticateAsServerAsync(ClusterTls.ServerOptions(identity, requireClientCertificate, validateClient), cancellationToken));
     }
 
     public static Task<SslStream> ClientAsync(Socket socket, string targetHost, SslStreamCertificateContext? identity,
@@ -75,13 +48,19 @@ public static class TlsEndpoints
         ClientAsync(new NetworkStream(socket, ownsSocket: false), targetHost, identity, validateServer, cancellationToken);
 
     /// <summary>A TLS client over <paramref name="inner"/> (the socket's stream, or the WAN emulator's wrapper of it).</summary>
-    public static async Task<SslStream> ClientAsync(Stream inner, string targetHost, SslStreamCertificateContext? identity,
+    public static Task<SslStream> ClientAsync(Stream inner, string targetHost, SslStreamCertificateContext? identity,
         RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken)
     {
         var tls = new SslStream(inner, leaveInnerStreamOpen: false);
+        return AuthenticatedAsync(tls, () => tls.AuthenticateAsClientAsync(ClusterTls.ClientOptions(identity, targetHost, validateServer), cancellationToken));
+    }
+
+    /// <summary>The stream once <paramref name="handshake"/> succeeded; disposed if it failed.</summary>
+    private static async Task<SslStream> AuthenticatedAsync(SslStream tls, Func<Task> handshake)
+    {
         try
         {
-            await tls.AuthenticateAsClientAsync(ClusterTls.ClientOptions(identity, targetHost, validateServer), cancellationToken).ConfigureAwait(false);
+            await handshake().ConfigureAwait(false);
             return tls;
         }
         catch
