@@ -67,6 +67,9 @@ internal sealed class DirectStreams(Func<NodeSessionState?> session, VirtualNetw
     /// LISTEN: process <paramref name="pid"/> listens on this port and adopts direct streams. The registration is
     /// tied to that process: once it has exited, a later listener on the port (a seccomp-mode or un-interposed
     /// program, which never adopts) is relayed at once instead of after the adoption timeout on every stream.
+    /// Several live processes may share a port (a pre-forking server, SO_REUSEPORT); the list keeps the newest and
+    /// at most 15 older live ones, so a port re-registered by many short-lived processes cannot grow it without
+    /// bound, and dead ones are dropped whenever a process registers.
     /// </summary>
     public void ListenerAdopts(ushort port, int pid) =>
         _adoptingPorts.AddOrUpdate(port, _ => [pid], (_, pids) => pids.Contains(pid) ? pids : [.. pids.Where(IsAlive).Take(15), pid]);
