@@ -190,20 +190,15 @@ public sealed class SiteRouter
     }
 
     /// <summary>A TLS server handshake bounded by the handshake deadline; null (logged, counted, closed) if it fails.</summary>
-    private async Task<SslStream?> AcceptTlsAsync(Socket socket, PendingHandshake handshake, bool requireClientCertificate,
-        System.Net.Security.RemoteCertificateValidationCallback validate, string what, CancellationToken cancellationToken, Stream? inner = null)
+    private async Task<SslStream?> AcceptTlsAsync(Socket socket, PendingHandshake handshake, Func<CancellationToken, Task<SslStream>> serve,
+        string what, CancellationToken cancellationToken)
     {
         var remote = AcceptLoop.Describe(socket);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(_context.HeaderTimeout);
         try
         {
-            // A peer router's connection (it presents a certificate) carries bulk data: batch its TLS records.
-            return requireClientCertificate
-                ? await TlsEndpoints.WanServerAsync(inner ?? new NetworkStream(socket, ownsSocket: false), _context.Identity, validate, deadline.Token).ConfigureAwait(false)
-                : inner is null
-                ? await TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false)
-                : await TlsEndpoints.ServerAsync(inner, _context.Identity, requireClientCertificate, validate, deadline.Token).ConfigureAwait(false);
+            return await serve(deadline.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or SocketException
             || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
@@ -221,8 +216,11 @@ public sealed class SiteRouter
     private async Task HandleTlsLegAsync(Socket socket, PendingHandshake handshake, CancellationToken cancellationToken)
     {
         string? peerSite = null;
-        var tls = await AcceptTlsAsync(socket, handshake, requireClientCertificate: true,
-            (_, cert, _, _) => ValidatePeerRouter(cert, out peerSite), "WAN", cancellationToken, _context.WanEmulator?.Wrap(socket)).ConfigureAwait(false);
+        // A peer router's connection carries bulk data: its TLS records are batched (WanServerAsync).
+        var tls = await AcceptTlsAsync(socket, handshake,
+            ct => TlsEndpoints.WanServerAsync(_context.WanEmulator?.Wrap(socket) ?? new NetworkStream(socket, ownsSocket: false), _context.Identity,
+                (_, cert, _, _) => ValidatePeerRouter(cert, out peerSite), ct),
+            "WAN", cancellationToken).ConfigureAwait(false);
         if (tls is null)
         {
             _context.Metrics.LegRefused();
@@ -237,8 +235,10 @@ public sealed class SiteRouter
         string? peerSite = null;
         // Nodes present no certificate (they prove the enrol secret inside the channel); routers sharing
         // this port present theirs.
-        var tls = await AcceptTlsAsync(socket, handshake, requireClientCertificate: false,
-            (_, cert, _, _) => cert is null || (allowPeerRouters && ValidatePeerRouter(cert, out peerSite)), "LAN", cancellationToken).ConfigureAwait(false);
+        var tls = await AcceptTlsAsync(socket, handshake,
+            ct => TlsEndpoints.ServerAsync(socket, _context.Identity, requireClientCertificate: false,
+                (_, cert, _, _) => cert is null || (allowPeerRouters && ValidatePeerRouter(cert, out peerSite)), ct),
+            "LAN", cancellationToken).ConfigureAwait(false);
         if (tls is null)
         {
             return;

@@ -35,7 +35,7 @@ public static class TlsEndpoints
         RemoteCertificateValidationCallback? validateClient, CancellationToken cancellationToken) =>
         ServerAsync(new NetworkStream(socket, ownsSocket: false), identity, requireClientCertificate, validateClient, cancellationToken);
 
-    /// <summary>A TLS server over <paramref name="inner"/> (the socket's stream, or the WAN emulator's wrapper of it).</summary>
+    /// <summary>A TLS server over <paramref name="inner"/> (node control channels; router-to-router connections use <see cref="WanServerAsync"/>).</summary>
     public static Task<SslStream> ServerAsync(Stream inner, SslStreamCertificateContext identity, bool requireClientCertificate,
         RemoteCertificateValidationCallback? validateClient, CancellationToken cancellationToken)
     {
@@ -47,7 +47,7 @@ public static class TlsEndpoints
         RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken) =>
         ClientAsync(new NetworkStream(socket, ownsSocket: false), targetHost, identity, validateServer, cancellationToken);
 
-    /// <summary>A TLS client over <paramref name="inner"/> (the socket's stream, or the WAN emulator's wrapper of it).</summary>
+    /// <summary>A TLS client over <paramref name="inner"/> (to a router as a node or admin; router-to-router connections use <see cref="WanClientAsync"/>).</summary>
     public static Task<SslStream> ClientAsync(Stream inner, string targetHost, SslStreamCertificateContext? identity,
         RemoteCertificateValidationCallback validateServer, CancellationToken cancellationToken)
     {
